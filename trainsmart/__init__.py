@@ -1,0 +1,10 @@
+"""trainsmart: train, register, serve, log, detect drift, retrain, promote.
+
+This shared package holds what every stage agrees on: settings
+(:mod:`trainsmart.settings`), the error tree (:mod:`trainsmart.errors`), the
+registry contract (:mod:`trainsmart.registry`), the shared SQLite state
+(:mod:`trainsmart.state`) and the command line (:mod:`trainsmart.cli`).
+It never imports torch, tensorflow or evidently.
+"""
+
+__version__ = "0.1.0"

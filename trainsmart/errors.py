@@ -1,0 +1,109 @@
+"""One error tree for the whole project; each class carries its HTTP status.
+
+    TrainsmartError (500)
+     +-- InvalidInput (400)         bad request body: names the field and what was expected
+     |    +-- PayloadTooLarge (413)
+     +-- Unauthorized (401)
+     +-- NotFound (404)
+     |    +-- ModelNotFound (404)
+     |    +-- RequestNotFound (404)
+     +-- Conflict (409)
+     |    +-- RegistryError (409)  bad promote/rollback, invalid bundle
+     +-- NotReady (503)            no production model loaded yet
+     +-- TrainingError (500)       parity check failed, bad dataset config, ...
+     +-- ConfigError (500)         settings that cannot work
+
+Messages say what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+
+class TrainsmartError(Exception):
+    """Base of every error raised on purpose by trainsmart."""
+
+    status_code: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.message}
+
+
+class InvalidInput(TrainsmartError):
+    """A request body or value that does not match what was expected."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @classmethod
+    def for_field(cls, field: str, expected: str, got: Any) -> InvalidInput:
+        shown = repr(got)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return cls(f"field '{field}': expected {expected}, got {shown}", field=field)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class PayloadTooLarge(InvalidInput):
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class Unauthorized(TrainsmartError):
+    status_code = HTTPStatus.UNAUTHORIZED
+
+
+class NotFound(TrainsmartError):
+    status_code = HTTPStatus.NOT_FOUND
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, name: str, version: str | None = None) -> None:
+        what = f"model '{name}'" if version is None else f"model '{name}' version '{version}'"
+        super().__init__(
+            f"{what} is not in the registry; run 'trainsmart models list' to see what is"
+        )
+        self.name = name
+        self.version = version
+
+
+class RequestNotFound(NotFound):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request_id '{request_id}' is not in the input log; send feedback with the "
+            "request_id returned by /predict"
+        )
+        self.request_id = request_id
+
+
+class Conflict(TrainsmartError):
+    status_code = HTTPStatus.CONFLICT
+
+
+class RegistryError(Conflict):
+    """A registry operation that cannot be carried out as asked."""
+
+
+class NotReady(TrainsmartError):
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class TrainingError(TrainsmartError):
+    """Training or export could not produce a model that may be registered."""
+
+
+class ConfigError(TrainsmartError):
+    """Settings that cannot work together."""

@@ -1,0 +1,133 @@
+"""What a registered version holds, and how it is read back and verified.
+
+A bundle is a folder in the BentoML model store::
+
+    model.onnx        the variant that serving loads (preprocessing folded in)
+    variants/*.onnx   every variant built (fp32, int8), for comparison
+    contract.json     InputContract: features, dtypes, categories, ranges, classes
+    metrics.json      test metrics per variant
+    reference.parquet bounded sample of training inputs (the drift reference)
+    lineage.json      dataset fingerprint, parent version, hyperparameters, code version
+    checksums.json    sha256 of every file above, verified at load
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from trainsmart.errors import RegistryError
+from trainsmart.registry.contract import InputContract
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MODEL_FILE = "model.onnx"
+CONTRACT_FILE = "contract.json"
+METRICS_FILE = "metrics.json"
+REFERENCE_FILE = "reference.parquet"
+LINEAGE_FILE = "lineage.json"
+CHECKSUMS_FILE = "checksums.json"
+REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, METRICS_FILE, REFERENCE_FILE, LINEAGE_FILE)
+
+
+class Lineage(BaseModel):
+    """Where a version came from."""
+
+    dataset_fingerprint: str
+    """sha256 of the training rows (features and target, canonical CSV)."""
+    parent_version: str | None = None
+    """The production version a retrained challenger replaced (None for a first train)."""
+    hyperparameters: dict[str, Any] = {}
+    code_version: str = ""
+    """trainsmart version and git commit of the code that trained it."""
+    trigger: str = "manual"
+    """'manual' for `trainsmart train`, 'retrain' for a retrain job."""
+    job_id: int | None = None
+    rows: dict[str, int] = {}
+    """Rows per split (train, validation, test, recent labelled, ...)."""
+    framework: str = "torch"
+    serving_variant: str = "fp32"
+    """Which variant model.onnx is (fp32 or int8)."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: Path) -> dict[str, str]:
+    """Record the sha256 of every file in ``folder`` (except the checksum file itself)."""
+    sums = {
+        str(p.relative_to(folder)): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS_FILE and not p.name.startswith("model.yaml")
+    }
+    (folder / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=2, sort_keys=True))
+    return sums
+
+
+class Bundle:
+    """A registered, immutable version: read its files, verify its checksums."""
+
+    def __init__(self, name: str, version: str, path: Path) -> None:
+        self.name = name
+        self.version = version
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Bundle({self.name}:{self.version} at {self.path})"
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def _json(self, filename: str) -> Any:
+        try:
+            return json.loads((self.path / filename).read_text())
+        except (OSError, ValueError) as exc:
+            raise RegistryError(
+                f"bundle {self.name}:{self.version} has an unreadable {filename} ({exc}); "
+                "register the version again"
+            ) from exc
+
+    def contract(self) -> InputContract:
+        return InputContract.model_validate(self._json(CONTRACT_FILE))
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        data: dict[str, dict[str, float]] = self._json(METRICS_FILE)
+        return data
+
+    def lineage(self) -> Lineage:
+        return Lineage.model_validate(self._json(LINEAGE_FILE))
+
+    def reference(self) -> pd.DataFrame:
+        """The drift reference sample (raw feature values, one column per feature)."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / REFERENCE_FILE)
+
+    def verify(self) -> None:
+        """Raise RegistryError if a file is missing or differs from its recorded checksum."""
+        recorded: dict[str, str] = self._json(CHECKSUMS_FILE)
+        for required in REQUIRED_FILES:
+            if required not in recorded:
+                raise RegistryError(
+                    f"bundle {self.name}:{self.version} lacks {required}; it cannot be served"
+                )
+        for rel, expected in recorded.items():
+            file = self.path / rel
+            if not file.is_file():
+                raise RegistryError(f"bundle {self.name}:{self.version}: {rel} is missing")
+            if sha256_file(file) != expected:
+                raise RegistryError(
+                    f"bundle {self.name}:{self.version}: {rel} does not match its checksum "
+                    "(corrupt or modified); the version cannot be served"
+                )

@@ -1,0 +1,127 @@
+"""The input contract: what a model accepts and what it answers.
+
+Training writes it into every bundle; serving validates each request row
+against it and turns rows into the model's float32 input matrix with no
+pandas or sklearn at request time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from trainsmart.errors import InvalidInput
+
+Category = int | float | str
+
+
+class FeatureSpec(BaseModel):
+    """One input feature as the model sees it."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    dtype: Literal["float32"] = "float32"
+    """Type of the model's input column (categorical values are passed as codes)."""
+    categories: list[Category] | None = None
+    """Categories seen in the training split; others go to the unknown bucket."""
+    min: float | None = None
+    """Smallest value seen in the training split (numeric features)."""
+    max: float | None = None
+    """Largest value seen in the training split (numeric features)."""
+    nullable: bool = True
+    """null is accepted and imputed inside the model graph."""
+
+    def expected(self) -> str:
+        if self.kind == "numeric" or self.categories is None:
+            text = "a finite number"
+        elif all(isinstance(c, str) for c in self.categories):
+            text = "one of the strings " + ", ".join(repr(c) for c in self.categories)
+        else:
+            text = "a finite number (category code, seen: " + ", ".join(
+                repr(c) for c in self.categories
+            ) + ")"
+        return text + (" or null" if self.nullable else "")
+
+
+class InputContract(BaseModel):
+    """Feature names and types, output classes and the ONNX tensor names."""
+
+    features: list[FeatureSpec]
+    classes: list[str]
+    """Output class labels, in the order of the model's probability columns."""
+    input_name: str = "input"
+    output_name: str = "probabilities"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def to_matrix(self, rows: Any, *, field_prefix: str = "instances") -> np.ndarray:
+        """Validate ``rows`` (a list of objects) and return a float32 ``[n, features]`` matrix.
+
+        Raises InvalidInput naming the first offending field and what was expected.
+        """
+        if not isinstance(rows, list):
+            raise InvalidInput.for_field(field_prefix, "a list of objects", rows)
+        if not rows:
+            raise InvalidInput.for_field(field_prefix, "at least one row", rows)
+        matrix = np.empty((len(rows), len(self.features)), dtype=np.float32)
+        names = self.feature_names
+        known = set(names)
+        for i, row in enumerate(rows):
+            where = f"{field_prefix}[{i}]"
+            if not isinstance(row, dict):
+                raise InvalidInput.for_field(where, "an object of feature values", row)
+            missing = [n for n in names if n not in row]
+            if missing:
+                raise InvalidInput.for_field(
+                    f"{where}.{missing[0]}", "a value (the field is missing)", None
+                ) if len(missing) == 1 else InvalidInput(
+                    f"field '{where}': missing features {missing}; expected all of {names}",
+                    field=f"{where}.{missing[0]}",
+                )
+            extra = [k for k in row if k not in known]
+            if extra:
+                raise InvalidInput(
+                    f"field '{where}.{extra[0]}': unknown feature; expected only {names}",
+                    field=f"{where}.{extra[0]}",
+                )
+            for j, spec in enumerate(self.features):
+                matrix[i, j] = self._value(spec, row[spec.name], f"{where}.{spec.name}")
+        return matrix
+
+    @staticmethod
+    def _value(spec: FeatureSpec, value: Any, field: str) -> float:
+        if value is None:
+            if spec.nullable:
+                return math.nan
+            raise InvalidInput.for_field(field, spec.expected(), value)
+        if isinstance(value, bool):
+            raise InvalidInput.for_field(field, spec.expected(), value)
+        if isinstance(value, int | float):
+            number = float(value)
+            if not math.isfinite(number):
+                raise InvalidInput.for_field(field, spec.expected(), value)
+            return number
+        if (
+            isinstance(value, str)
+            and spec.kind == "categorical"
+            and spec.categories is not None
+            and value in spec.categories
+        ):
+            return float(spec.categories.index(value))
+        raise InvalidInput.for_field(field, spec.expected(), value)
+
+    def parse_label(self, label: Any, field: str = "label") -> str:
+        """Return ``label`` as one of the contract's classes, or raise InvalidInput."""
+        if isinstance(label, bool) or not isinstance(label, str | int | float):
+            raise InvalidInput.for_field(field, f"one of the classes {self.classes}", label)
+        text = str(label)
+        if isinstance(label, float) and label.is_integer():
+            text = str(int(label))
+        if text not in self.classes:
+            raise InvalidInput.for_field(field, f"one of the classes {self.classes}", label)
+        return text

@@ -1,0 +1,193 @@
+"""The registry: immutable versions in the BentoML model store, production pointers in SQLite.
+
+Promotion and rollback are single SQLite transactions over the ``production``
+stack and the ``audit`` table: a crash mid-way leaves the old pointer and no
+audit row, and a reader never sees a half-written pointer.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainsmart.errors import ModelNotFound, RegistryError
+from trainsmart.registry.bundle import REQUIRED_FILES, Bundle, Lineage, write_checksums
+from trainsmart.registry.names import check_name
+from trainsmart.state.db import Database
+
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    ts: float
+    model: str
+    action: str
+    from_version: str | None
+    to_version: str | None
+    actor: str
+    reason: str
+
+
+def default_actor() -> str:
+    """Who is acting: ``$TRAINSMART_ACTOR`` or the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return os.environ.get("TRAINSMART_ACTOR", f"user:{user}")
+
+
+class Registry:
+    """Versions of each model and which one is in production.
+
+    Example::
+
+        registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+        bundle = registry.register("fair", staging_dir, lineage)
+        registry.promote("fair", bundle.version, reason="first model")
+        registry.production("fair")   # "v1"
+    """
+
+    def __init__(self, store_path: Path, db: Database) -> None:
+        from bentoml._internal.models.model import ModelStore
+
+        self.store_path = Path(store_path)
+        self.store_path.mkdir(parents=True, exist_ok=True)
+        self._store = ModelStore(self.store_path)
+        self.db = db
+
+    # -- versions ---------------------------------------------------------------------------
+    def versions(self, name: str) -> list[str]:
+        """Registered versions of ``name``, oldest first (v1, v2, ...)."""
+        folder = self.store_path / name
+        if not folder.is_dir():
+            return []
+        found = [p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.store_path.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def get(self, name: str, version: str) -> Bundle:
+        check_name(name, "model")
+        check_name(version, "version")
+        path = self.store_path / name / version
+        if not path.is_dir():
+            raise ModelNotFound(name, version)
+        return Bundle(name, version, path)
+
+    def register(self, name: str, staging: Path, lineage: Lineage) -> Bundle:
+        """Copy the files prepared in ``staging`` into a new immutable version."""
+        import bentoml
+
+        check_name(name, "model")
+        missing = [f for f in REQUIRED_FILES if f != "lineage.json" and not (staging / f).is_file()]
+        if missing:
+            raise RegistryError(f"cannot register {name}: staging folder lacks {missing}")
+        (staging / "lineage.json").write_text(lineage.model_dump_json(indent=2))
+        write_checksums(staging)
+        existing = self.versions(name)
+        version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
+        metadata = {
+            "serving_variant": lineage.serving_variant,
+            "framework": lineage.framework,
+            "trigger": lineage.trigger,
+            "parent_version": lineage.parent_version or "",
+        }
+        with bentoml.models.create(
+            f"{name}:{version}",
+            labels={"owner": "trainsmart"},
+            metadata=metadata,
+            _model_store=self._store,
+        ) as model:
+            shutil.copytree(staging, model.path, dirs_exist_ok=True)
+        bundle = self.get(name, version)
+        bundle.verify()
+        return bundle
+
+    # -- production pointer -----------------------------------------------------------------
+    def production(self, name: str) -> str | None:
+        row = self.db.connection().execute(
+            "SELECT version FROM production WHERE model = ? ORDER BY position DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def history(self, name: str) -> list[str]:
+        """The production stack, oldest first; rollback pops its top."""
+        rows = self.db.connection().execute(
+            "SELECT version FROM production WHERE model = ? ORDER BY position", (name,)
+        )
+        return [str(r[0]) for r in rows]
+
+    def promote(self, name: str, version: str, *, actor: str | None = None, reason: str) -> None:
+        """Make ``version`` the production version of ``name`` (atomic, audited)."""
+        bundle = self.get(name, version)
+        bundle.verify()
+        with self.db.transaction() as conn:
+            top = conn.execute(
+                "SELECT position, version FROM production WHERE model = ?"
+                " ORDER BY position DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+            current = None if top is None else str(top["version"])
+            if current == version:
+                raise RegistryError(f"{name}:{version} is already in production; nothing to do")
+            position = 0 if top is None else int(top["position"]) + 1
+            conn.execute(
+                "INSERT INTO production (model, position, version) VALUES (?, ?, ?)",
+                (name, position, version),
+            )
+            self._audit(conn, name, "promote", current, version, actor, reason)
+
+    def rollback(self, name: str, *, actor: str | None = None, reason: str) -> str:
+        """Put back the version that was in production before the current one."""
+        check_name(name, "model")
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT position, version FROM production WHERE model = ?"
+                " ORDER BY position DESC LIMIT 2",
+                (name,),
+            ).fetchall()
+            if len(rows) < 2:
+                raise RegistryError(
+                    f"{name} has no earlier production version to roll back to"
+                    + ("" if rows else " (nothing is in production)")
+                )
+            current, previous = str(rows[0]["version"]), str(rows[1]["version"])
+            conn.execute(
+                "DELETE FROM production WHERE model = ? AND position = ?",
+                (name, rows[0]["position"]),
+            )
+            self._audit(conn, name, "rollback", current, previous, actor, reason)
+        return previous
+
+    def audit(self, name: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        sql = "SELECT * FROM audit" + (" WHERE model = ?" if name else "")
+        args: tuple[Any, ...] = (name,) if name else ()
+        rows = self.db.connection().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [AuditEntry(**dict(r)) for r in rows]
+
+    @staticmethod
+    def _audit(
+        conn: Any,
+        name: str,
+        action: str,
+        from_version: str | None,
+        to_version: str | None,
+        actor: str | None,
+        reason: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (ts, model, action, from_version, to_version, actor, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), name, action, from_version, to_version, actor or default_actor(), reason),
+        )

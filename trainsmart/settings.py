@@ -1,0 +1,129 @@
+"""The one settings object: a YAML file plus ``TRAINSMART_`` environment overrides.
+
+Precedence, highest first: keyword arguments, environment variables
+(``TRAINSMART_SERVING__PORT=3001``; ``__`` separates nested sections), the YAML
+file (``--config``, else ``$TRAINSMART_CONFIG``, else ``./trainsmart.yaml`` when
+present), built-in defaults. Every default runs with no external server: SQLite
+state, in-process cache and a local model store under ``data_dir``.
+
+Example::
+
+    settings = load_settings("trainsmart.yaml")
+    settings.serving.port        # 3000
+    settings.paths.state_db      # .../.trainsmart/trainsmart.db
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from monitoring.settings import MonitoringSettings
+from serving.settings import ServingSettings
+from training.settings import DataSettings, TrainingSettings
+
+CONFIG_ENV = "TRAINSMART_CONFIG"
+DEFAULT_CONFIG_FILE = "trainsmart.yaml"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each piece of local state lives under ``data_dir``."""
+
+    root: Path
+
+    @property
+    def model_store(self) -> Path:
+        """BentoML model store holding the immutable bundles."""
+        return self.root / "models"
+
+    @property
+    def state_db(self) -> Path:
+        """SQLite database: input log, feedback, production pointers, audit log, jobs."""
+        return self.root / "trainsmart.db"
+
+    @property
+    def jobs(self) -> Path:
+        """One folder per retrain job with its log."""
+        return self.root / "jobs"
+
+
+class Settings(BaseSettings):
+    """All of trainsmart's settings; sections belong to the package that reads them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRAINSMART_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+    yaml_file: ClassVar[Path | None] = None
+
+    data_dir: Path = Path(".trainsmart")
+    """Project data directory: model store, state database, job logs."""
+    model_name: str = "fair-affairs"
+    """Name under which models are registered and served."""
+    data: DataSettings = DataSettings()
+    training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        from trainsmart.registry.names import check_name
+
+        return check_name(value, "model_name")
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.data_dir)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=cls.yaml_file))
+        return tuple(sources)
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The settings file in use: the argument, ``$TRAINSMART_CONFIG`` or ``./trainsmart.yaml``."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if chosen:
+        resolved = Path(chosen).expanduser().resolve()
+        if not resolved.is_file():
+            from trainsmart.errors import ConfigError
+
+            raise ConfigError(f"settings file {resolved} does not exist; pass an existing YAML file")
+        return resolved
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default.resolve() if default.is_file() else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the YAML file, the environment and ``overrides``."""
+    config = resolve_config_path(path)
+    cls = type("Settings", (Settings,), {"yaml_file": config})
+    return cls(**overrides)

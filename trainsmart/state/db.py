@@ -1,0 +1,123 @@
+"""SQLite connections in WAL mode, safe for several processes and threads.
+
+Each thread gets its own connection (sqlite3 connections must not cross
+threads); writers wait on the lock up to ``busy_timeout`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    row_index INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    features TEXT NOT NULL,
+    prediction TEXT NOT NULL,
+    cache_hit INTEGER NOT NULL,
+    UNIQUE (request_id, row_index)
+);
+CREATE INDEX IF NOT EXISTS inputs_model_version ON inputs (model, version, id);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL,
+    row_index INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (request_id, row_index)
+);
+CREATE TABLE IF NOT EXISTS production (
+    model TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    PRIMARY KEY (model, position)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_version TEXT,
+    to_version TEXT,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    pid INTEGER,
+    log_path TEXT,
+    result TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_in_flight
+    ON jobs (model) WHERE status IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+"""
+
+
+class Database:
+    """A SQLite file shared by the service, the monitor, retrain jobs and the CLI.
+
+    Example::
+
+        db = Database(settings.paths.state_db)
+        with db.transaction() as conn:
+            conn.execute("SELECT count(*) FROM inputs")
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
+        with self.transaction() as conn:
+            if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None,
+                check_same_thread=True,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): all of it commits, or none of it."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,138 @@
+"""The durable log of every served row (cache hits included) and its feedback labels."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trainsmart.errors import RequestNotFound
+from trainsmart.state.db import Database
+
+
+@dataclass(frozen=True)
+class LoggedRow:
+    """One served row as the monitor and retraining read it back."""
+
+    id: int
+    request_id: str
+    row_index: int
+    ts: float
+    model: str
+    version: str
+    features: dict[str, Any]
+    prediction: dict[str, Any]
+    cache_hit: bool
+    label: str | None = None
+
+
+def _row(record: Any) -> LoggedRow:
+    keys = record.keys()
+    return LoggedRow(
+        id=record["id"],
+        request_id=record["request_id"],
+        row_index=record["row_index"],
+        ts=record["ts"],
+        model=record["model"],
+        version=record["version"],
+        features=json.loads(record["features"]),
+        prediction=json.loads(record["prediction"]),
+        cache_hit=bool(record["cache_hit"]),
+        label=record["label"] if "label" in keys else None,
+    )
+
+
+class InputLog:
+    """Append-only input log in the shared SQLite database.
+
+    Example::
+
+        log = InputLog(Database(path))
+        log.append("req-1", "fair", "v1", [{"age": 30.0}], [{"class": "0"}], [False])
+        log.add_feedback("req-1", "1")
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(
+        self,
+        request_id: str,
+        model: str,
+        version: str,
+        rows: Sequence[dict[str, Any]],
+        predictions: Sequence[dict[str, Any]],
+        cache_hits: Sequence[bool],
+        ts: float | None = None,
+    ) -> None:
+        """Write every row of one request in one transaction (all or nothing)."""
+        now = time.time() if ts is None else ts
+        records = [
+            (request_id, i, now, model, version, json.dumps(row), json.dumps(pred), int(hit))
+            for i, (row, pred, hit) in enumerate(zip(rows, predictions, cache_hits, strict=True))
+        ]
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
+                " prediction, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                records,
+            )
+
+    def request(self, request_id: str) -> list[LoggedRow]:
+        """The logged rows of one request, in order."""
+        records = self.db.connection().execute(
+            "SELECT * FROM inputs WHERE request_id = ? ORDER BY row_index", (request_id,)
+        )
+        return [_row(r) for r in records]
+
+    def add_feedback(self, request_id: str, label: str, row_index: int = 0) -> None:
+        """Record the ground-truth label of one logged row; a later label replaces it."""
+        with self.db.transaction() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM inputs WHERE request_id = ? AND row_index = ?",
+                (request_id, row_index),
+            ).fetchone()
+            if found is None:
+                raise RequestNotFound(
+                    request_id if row_index == 0 else f"{request_id}[{row_index}]"
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO feedback (request_id, row_index, label, ts)"
+                " VALUES (?, ?, ?, ?)",
+                (request_id, row_index, str(label), time.time()),
+            )
+
+    def window(self, model: str, version: str, after_id: int, limit: int) -> list[LoggedRow]:
+        """Up to ``limit`` rows served by ``model``/``version`` with id above ``after_id``."""
+        records = self.db.connection().execute(
+            "SELECT * FROM inputs WHERE model = ? AND version = ? AND id > ? ORDER BY id LIMIT ?",
+            (model, version, after_id, limit),
+        )
+        return [_row(r) for r in records]
+
+    def labelled(self, model: str, limit: int) -> list[LoggedRow]:
+        """The ``limit`` most recent rows of ``model`` that have a feedback label, oldest first."""
+        records = self.db.connection().execute(
+            "SELECT i.*, f.label AS label FROM inputs i JOIN feedback f"
+            " ON f.request_id = i.request_id AND f.row_index = i.row_index"
+            " WHERE i.model = ? ORDER BY i.id DESC LIMIT ?",
+            (model, limit),
+        )
+        return [_row(r) for r in reversed(list(records))]
+
+    def recent(self, model: str, limit: int) -> list[LoggedRow]:
+        """The ``limit`` most recent rows of ``model``, oldest first."""
+        records = self.db.connection().execute(
+            "SELECT * FROM inputs WHERE model = ? ORDER BY id DESC LIMIT ?", (model, limit)
+        )
+        return [_row(r) for r in reversed(list(records))]
+
+    def count(self, model: str | None = None, version: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM inputs WHERE 1=1", []
+        if model is not None:
+            sql, args = sql + " AND model = ?", [*args, model]
+        if version is not None:
+            sql, args = sql + " AND version = ?", [*args, version]
+        return int(self.db.connection().execute(sql, args).fetchone()[0])
