@@ -1,0 +1,41 @@
+# trainsmart: `make demo` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: install demo test test-all bench check format clean
+
+# torch==2.13.0 first: the CPU wheel on this machine; a bare `torch` pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/trainsmart demo
+
+test: install
+	$(PY) -m pytest -q -m "not full"
+
+test-all: install
+	TRAINSMART_REQUIRE_SERVICES=1 $(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench.run
+
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf .trainsmart runs .pytest_cache .mypy_cache .ruff_cache

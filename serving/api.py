@@ -1,0 +1,153 @@
+"""The HTTP API (FastAPI), built by a factory from the objects it needs.
+
+BentoML mounts this app on its server (``serving.service``); tests can drive
+it in-process with ``TestClient(create_api(lambda: predictor))``. Bodies are
+parsed here, not by FastAPI, so every 4xx is ours: ``{"error": ..., "field": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from serving.predictor import Predictor
+from trainsmart.errors import InvalidInput, TrainsmartError
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class Prediction(BaseModel):
+    class_: str
+    probabilities: dict[str, float]
+    cached: bool
+
+    model_config = {"populate_by_name": True, "alias_generator": lambda n: n.rstrip("_")}
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model: str
+    version: str
+    predictions: list[Prediction]
+
+
+class PredictRequest(BaseModel):
+    instances: list[dict[str, float | int | str | None]]
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str
+    label: str | int
+    row_index: int = 0
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    row_index: int
+    label: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    field: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Invalid body; `field` names the culprit"},
+    404: {"model": ErrorResponse, "description": "Unknown request id"},
+    413: {"model": ErrorResponse, "description": "Too many rows or too large a body"},
+    503: {"model": ErrorResponse, "description": "No model loaded yet"},
+}
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+async def _json(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        raise InvalidInput(
+            f"header 'content-type': expected application/json, got {content_type!r}",
+            field="content-type",
+        )
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        from trainsmart.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"body: not valid JSON ({exc})", field="body") from exc
+
+
+def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
+    """Build the app; ``get_predictor`` returns the live Predictor at request time."""
+    app = FastAPI(
+        title="trainsmart",
+        description="Predictions from the production model, and ground-truth feedback.",
+        version="0.1.0",
+    )
+
+    @app.exception_handler(TrainsmartError)
+    async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=int(exc.status_code))
+
+    async def _timed(
+        endpoint: str, request: Request, call: Callable[[Predictor, Any], Awaitable[Any]]
+    ) -> JSONResponse:
+        started = time.perf_counter()
+        predictor = get_predictor()
+        status = 200
+        try:
+            result = await call(predictor, await _json(request))
+            return JSONResponse(result)
+        except TrainsmartError as exc:
+            status = int(exc.status_code)
+            raise
+        finally:
+            predictor.observe(endpoint, status, started)
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=ERRORS,
+        openapi_extra=_body_schema(PredictRequest),
+        summary="Predict the class of each row with the production model",
+    )
+    async def predict(request: Request) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        async def call(p: Predictor, body: Any) -> Any:
+            return await run_in_threadpool(p.predict, body)
+
+        return await _timed("predict", request, call)
+
+    @app.post(
+        "/feedback",
+        response_model=FeedbackResponse,
+        responses=ERRORS,
+        openapi_extra=_body_schema(FeedbackRequest),
+        summary="Record the true label of a served row",
+    )
+    async def feedback(request: Request) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        async def call(p: Predictor, body: Any) -> Any:
+            return await run_in_threadpool(p.feedback, body)
+
+        return await _timed("feedback", request, call)
+
+    return app

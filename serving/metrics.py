@@ -1,0 +1,67 @@
+"""Prometheus metrics of the service, created on the registry passed in.
+
+Inside BentoML workers ``PROMETHEUS_MULTIPROC_DIR`` is set before the service
+is built, so these metrics are written to the multiprocess files that
+BentoML's ``/metrics`` aggregates; gauges declare how workers combine.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServingMetrics:
+    """The service's own metrics (BentoML adds its generic HTTP ones beside them)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.predictions = Counter(
+            "trainsmart_predictions_total",
+            "Rows predicted, by model, version and whether the cache answered.",
+            ["model", "version", "cached"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "trainsmart_request_duration_seconds",
+            "Time to answer a prediction or feedback request, by endpoint and status code.",
+            ["endpoint", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.cache_requests = Counter(
+            "trainsmart_cache_requests_total",
+            "Prediction cache look-ups by result (hit or miss).",
+            ["result"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "trainsmart_model_info",
+            "1 for the model version this worker serves, 0 for versions it served before.",
+            ["model", "version"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.feedback = Counter(
+            "trainsmart_feedback_total",
+            "Ground-truth labels received, by model.",
+            ["model"],
+            registry=registry,
+        )
+        self.model_swaps = Counter(
+            "trainsmart_model_swaps_total",
+            "Production versions loaded by this worker without restart.",
+            ["model"],
+            registry=registry,
+        )
+        self._served: set[tuple[str, str]] = set()
+
+    def serving(self, model: str, version: str) -> None:
+        """Mark ``version`` as the one served (and the earlier ones as not)."""
+        for name, old in self._served:
+            if name == model and old != version:
+                self.model_info.labels(model=name, version=old).set(0)
+        self.model_info.labels(model=model, version=version).set(1)
+        if (model, version) not in self._served and any(n == model for n, _ in self._served):
+            self.model_swaps.labels(model=model).inc()
+        self._served.add((model, version))

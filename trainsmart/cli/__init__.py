@@ -1,0 +1,1 @@
+"""The ``trainsmart`` command line."""

@@ -1,0 +1,128 @@
+"""``trainsmart``: train, serve, monitor, retrain, models, jobs, demo.
+
+Every command takes ``--config FILE`` (or ``$TRAINSMART_CONFIG``) and honours
+``TRAINSMART_*`` environment overrides. Errors print one line saying what to
+do and exit 1; wrong usage exits 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trainsmart.cli.context import AppContext
+from trainsmart.errors import TrainsmartError
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrainsmartError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (YAML). Default: $TRAINSMART_CONFIG, else ./trainsmart.yaml if present.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+@click.version_option(package_name="trainsmart")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """Train, register, serve, log, detect drift, retrain and promote models."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = AppContext(config=config)
+
+
+@cli.command()
+@click.option("--promote/--no-promote", default=None,
+              help="Promote the new version (default: only if nothing is in production).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def train(app: AppContext, promote: bool | None, quiet: bool) -> None:
+    """Train on the configured dataset, export to ONNX, check parity and register a version."""
+    from training.pipeline import train_and_register
+
+    settings = app.settings
+    outcome = train_and_register(settings, app.registry, progress=not quiet)
+    bundle = outcome.bundle
+    click.echo(f"registered {bundle.name}:{bundle.version} at {bundle.path}")
+    for variant, values in bundle.metrics().items():
+        if isinstance(values, dict):
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float))
+            click.echo(f"  {variant:8s} {shown}")
+    current = app.registry.production(settings.model_name)
+    if promote or (promote is None and current is None):
+        app.registry.promote(
+            settings.model_name, bundle.version, reason="trainsmart train", actor=None
+        )
+        click.echo(f"promoted {bundle.name}:{bundle.version} to production")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (default: serving.host).")
+@click.option("--port", type=int, default=None, help="Port to bind (default: serving.port).")
+@click.pass_obj
+def serve(app: AppContext, host: str | None, port: int | None) -> None:
+    """Start the BentoML prediction service on the production model."""
+    settings = app.settings
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TRAINSMART_DATA_DIR": str(settings.data_dir)}
+    command = [
+        sys.executable, "-m", "bentoml", "serve", "serving.service:Trainsmart",
+        "--working-dir", str(root),
+        "--host", host or settings.serving.host,
+        "--port", str(port or settings.serving.port),
+    ]
+    sys.exit(subprocess.call(command, env=env))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one check and exit.")
+@click.pass_obj
+def monitor(app: AppContext, once: bool) -> None:
+    """Watch logged inputs for drift, export metrics, trigger retrain jobs."""
+    from trainsmart.cli.monitor import run_monitor
+
+    run_monitor(app, once=once)
+
+
+@cli.command()
+@click.option("--job-id", type=int, default=None, help="Jobs-table row to report to.")
+@click.pass_obj
+def retrain(app: AppContext, job_id: int | None) -> None:
+    """Train a challenger on training data plus labelled traffic; promote it only if it wins."""
+    from trainsmart.cli.retrain import run_retrain_command
+
+    run_retrain_command(app, job_id)
+
+
+def _register_subcommands() -> None:
+    from trainsmart.cli.demo import demo
+    from trainsmart.cli.models import jobs, models
+
+    cli.add_command(models)
+    cli.add_command(jobs)
+    cli.add_command(demo)
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,127 @@
+"""``trainsmart models list|show|promote|rollback`` and ``trainsmart jobs``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from trainsmart.cli.context import AppContext
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group()
+def models() -> None:
+    """List, inspect, promote and roll back registered versions."""
+
+
+@models.command("list")
+@click.argument("name", required=False)
+@click.pass_obj
+def list_(app: AppContext, name: str | None) -> None:
+    """List versions of NAME (default: every model)."""
+    registry = app.registry
+    names = [name] if name else registry.names()
+    table = Table(title="registered versions")
+    for column in ("model", "version", "production", "variant", "accuracy", "f1", "trigger", "parent"):
+        table.add_column(column)
+    for model in names:
+        production = registry.production(model)
+        for version in registry.versions(model):
+            bundle = registry.get(model, version)
+            lineage = bundle.lineage()
+            served = bundle.metrics().get("serving", {})
+            table.add_row(
+                model, version, "*" if version == production else "",
+                lineage.serving_variant,
+                f"{served.get('accuracy', float('nan')):.4f}",
+                f"{served.get('f1', float('nan')):.4f}",
+                lineage.trigger, lineage.parent_version or "-",
+            )
+    Console().print(table)
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.pass_obj
+def show(app: AppContext, name: str, version: str | None) -> None:
+    """Show contract, metrics, lineage and audit of NAME VERSION (default: production)."""
+    registry = app.registry
+    version = version or registry.production(name)
+    if version is None:
+        raise click.ClickException(f"{name} has no production version; name a version")
+    bundle = registry.get(name, version)
+    bundle.verify()
+    console = Console()
+    console.print(f"[bold]{name}:{version}[/bold]  {bundle.path}")
+    contract = bundle.contract()
+    table = Table(title="input contract")
+    for column in ("feature", "kind", "range / categories", "nullable"):
+        table.add_column(column)
+    for f in contract.features:
+        span = f"{f.min} .. {f.max}" if f.kind == "numeric" else str(f.categories)
+        table.add_row(f.name, f.kind, span, str(f.nullable))
+    console.print(table)
+    console.print(f"classes: {contract.classes}")
+    console.print("metrics:", json.dumps(bundle.metrics(), indent=2))
+    console.print("lineage:", bundle.lineage().model_dump_json(indent=2))
+    console.print(f"production history: {registry.history(name)}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--reason", default="manual promotion", help="Why (kept in the audit log).")
+@click.pass_obj
+def promote(app: AppContext, name: str, version: str, reason: str) -> None:
+    """Make NAME VERSION the production version (atomic, audited)."""
+    before = app.registry.production(name)
+    app.registry.promote(name, version, reason=reason)
+    click.echo(f"{name}: production {before or 'none'} -> {version}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--reason", default="manual rollback", help="Why (kept in the audit log).")
+@click.pass_obj
+def rollback(app: AppContext, name: str, reason: str) -> None:
+    """Put back the version that was in production before the current one."""
+    before = app.registry.production(name)
+    after = app.registry.rollback(name, reason=reason)
+    click.echo(f"{name}: production {before} -> {after} (rolled back)")
+
+
+@models.command()
+@click.argument("name", required=False)
+@click.pass_obj
+def audit(app: AppContext, name: str | None) -> None:
+    """Show the promotion/rollback audit log."""
+    table = Table(title="audit log")
+    for column in ("when (UTC)", "model", "action", "from", "to", "actor", "reason"):
+        table.add_column(column)
+    for e in app.registry.audit(name):
+        table.add_row(_when(e.ts), e.model, e.action, e.from_version or "-",
+                      e.to_version or "-", e.actor, e.reason)
+    Console().print(table)
+
+
+@click.command()
+@click.pass_obj
+def jobs(app: AppContext) -> None:
+    """List retrain jobs with their status and log."""
+    table = Table(title="retrain jobs")
+    for column in ("id", "model", "status", "created (UTC)", "finished", "reason", "log"):
+        table.add_column(column)
+    for job in app.jobs.list():
+        table.add_row(str(job.id), job.model, job.status.value, _when(job.created_at),
+                      _when(job.finished_at), job.reason, job.log_path or "-")
+    Console().print(table)

@@ -1,0 +1,1 @@
+"""``trainsmart demo``: the whole loop on the shipped dataset, with real processes."""

@@ -1,0 +1,204 @@
+"""Run the closed loop end to end and keep a timeline of what happened.
+
+train v1 -> serve -> in-distribution traffic (no drift) -> shifted traffic ->
+drift in consecutive windows -> retrain job -> v2 promoted -> service swaps ->
+shifted traffic on v2 -> drift subsides. Artifacts go to one run directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from trainsmart.demo.processes import Child, child_env, free_port, start_monitor, start_service, wait_http
+from trainsmart.demo.scenario import SHIFT_DESCRIPTION, build_scenario, write_config
+from trainsmart.demo.traffic import TrafficReplayer
+from trainsmart.registry import Registry
+from trainsmart.settings import Settings, load_settings
+from trainsmart.state import Database, JobStore
+
+
+@dataclass
+class Timeline:
+    console: Console
+    started: float = field(default_factory=time.monotonic)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, what: str, **details: Any) -> None:
+        at = time.monotonic() - self.started
+        self.events.append({"t_s": round(at, 1), "event": what, **details})
+        extra = "  ".join(f"{k}={v}" for k, v in details.items())
+        self.console.print(f"[cyan]{at:7.1f}s[/cyan]  {what}  [dim]{extra}[/dim]")
+
+
+def read_windows(settings: Settings) -> list[dict[str, Any]]:
+    """The monitor's drift results so far (one JSON object per window)."""
+    path = settings.data_dir / "monitoring" / f"{settings.model_name}.drift.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _wait(what: str, check: Callable[[], Any], timeout_s: float, children: list[Child]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for child in children:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} died while waiting for {what}:\n{child.log_tail()}")
+        time.sleep(0.5)
+    raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f}s")
+
+
+def _windows_of(settings: Settings, version: str) -> list[dict[str, Any]]:
+    return [w for w in read_windows(settings) if w.get("version") == version]
+
+
+def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Run the loop; return the summary (also written to ``run_dir/summary.json``)."""
+    from training.pipeline import train_and_register
+
+    console = console or Console()
+    stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = (run_dir or Path("runs") / f"demo-{stamp}").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timeline = Timeline(console)
+    console.print(f"[bold]trainsmart demo[/bold] -> run directory {run_dir}")
+    scenario = build_scenario(run_dir / "inputs")
+    config = write_config(run_dir / "trainsmart.yaml", scenario, run_dir / "data", {})
+    settings = load_settings(config)
+    name = settings.model_name
+    db = Database(settings.paths.state_db)
+    registry, jobs = Registry(settings.paths.model_store, db), JobStore(db)
+
+    outcome = train_and_register(settings, registry, progress=True)
+    v1 = outcome.bundle.version
+    registry.promote(name, v1, actor="demo", reason="demo: first model")
+    timeline.add(f"trained and promoted {v1}", test_accuracy=_metric(outcome.bundle.metrics()))
+
+    env = child_env(config)
+    service = start_service(env, free_port(), run_dir / "logs" / "service.log")
+    monitor = start_monitor(env, free_port(), run_dir / "logs" / "monitor.log")
+    children = [service, monitor]
+    summary: dict[str, Any] = {"run_dir": str(run_dir), "shift": SHIFT_DESCRIPTION}
+    try:
+        wait_http(service, "/readyz")
+        wait_http(monitor, "/metrics")
+        timeline.add("service and monitor up", service=service.url, monitor=monitor.url)
+        client = httpx.Client(base_url=service.url, timeout=30.0)
+        replayer = TrafficReplayer(client)
+        window = settings.monitoring.window_rows
+
+        rows, labels = scenario.rows(scenario.in_distribution)
+        n_in = 3 * window
+        replayer.replay("in-distribution", rows[:n_in], labels[:n_in])
+        wins = _wait("3 in-distribution windows",
+                     lambda: len(_windows_of(settings, v1)) >= 3 and _windows_of(settings, v1),
+                     120, children)
+        timeline.add(f"{len(wins)} in-distribution windows checked",
+                     dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins])
+
+        shifted_rows, shifted_labels = scenario.rows(scenario.shifted)
+        cursor = 0
+
+        def send_shifted(n: int) -> str | None:
+            nonlocal cursor
+            version = replayer.replay("shifted", shifted_rows[cursor : cursor + n],
+                                      shifted_labels[cursor : cursor + n])
+            cursor += n
+            return version
+
+        timeline.add("shift begins", population=SHIFT_DESCRIPTION)
+        while jobs.last_created(name) is None and cursor < len(shifted_rows) - 3 * window:
+            send_shifted(window // 2)
+            time.sleep(settings.monitoring.interval_s)
+        job = _wait("a retrain job", lambda: jobs.last_created(name), 60, children)
+        drifted = [w for w in _windows_of(settings, v1) if w["result"]["dataset_drift"]]
+        timeline.add("drift detected, retrain job started", job=job.id,
+                     drifted_windows=len(drifted),
+                     drift_share=drifted[-1]["result"]["drift_share"] if drifted else None)
+        finished = _wait("the retrain job to finish",
+                         lambda: (j := jobs.get(job.id)).status.finished and j, 600, children)
+        timeline.add(f"retrain job {finished.status.value}", result=finished.result)
+        v2 = registry.production(name)
+        if v2 == v1:
+            raise RuntimeError(f"the challenger was not promoted: {finished.result}")
+        swapped = _wait(f"the service to serve {v2}",
+                        lambda: send_shifted(10) == v2, 60, children)
+        timeline.add(f"service swapped to {v2} without restart", swapped=bool(swapped))
+        send_shifted(2 * window)
+        wins2 = _wait(f"2 windows on {v2}",
+                      lambda: len(_windows_of(settings, str(v2))) >= 2 and _windows_of(settings, str(v2)),
+                      120, children)
+        timeline.add(f"{len(wins2)} windows on {v2}",
+                     dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins2],
+                     drift_share=[round(w["result"]["drift_share"], 3) for w in wins2])
+        score = replayer.score
+        summary.update(
+            versions={"before": v1, "after": v2},
+            accuracy_on_shifted_traffic={v: score.accuracy("shifted", v) for v in score.versions("shifted")},
+            accuracy_in_distribution={v: score.accuracy("in-distribution", v)
+                                      for v in score.versions("in-distribution")},
+            requests=score.requests, failed_requests=score.failed_requests,
+            feedback_labels=score.feedback_sent,
+            drift_subsided=not any(w["result"]["dataset_drift"] for w in wins2),
+            retrain_job=finished.result,
+        )
+        _scrape(service, run_dir / "service-metrics.txt")
+        _scrape(monitor, run_dir / "monitor-metrics.txt")
+    finally:
+        for child in children:
+            child.stop()
+        timeline.add("service and monitor stopped")
+    _write_artifacts(run_dir, settings, timeline, summary, jobs)
+    _print_summary(console, summary, run_dir)
+    return summary
+
+
+def _metric(metrics: dict[str, Any]) -> float | None:
+    served = metrics.get("serving", {})
+    value = served.get("accuracy") if isinstance(served, dict) else None
+    return None if value is None else round(float(value), 4)
+
+
+def _scrape(child: Child, path: Path) -> None:
+    try:
+        path.write_text(httpx.get(child.url + "/metrics", timeout=5.0).text)
+    except httpx.HTTPError as exc:
+        path.write_text(f"# scrape failed: {exc}\n")
+
+
+def _write_artifacts(run_dir: Path, settings: Settings, timeline: Timeline,
+                     summary: dict[str, Any], jobs: JobStore) -> None:
+    (run_dir / "timeline.json").write_text(json.dumps(timeline.events, indent=2))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    drift = settings.data_dir / "monitoring"
+    if drift.is_dir():
+        shutil.copytree(drift, run_dir / "drift", dirs_exist_ok=True)
+    for job in jobs.list(settings.model_name):
+        if job.log_path and Path(job.log_path).is_file():
+            shutil.copy(job.log_path, run_dir / f"job-{job.id}.log")
+
+
+def _print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
+    table = Table(title="accuracy on the shifted traffic (rows each version served)")
+    table.add_column("version")
+    table.add_column("accuracy")
+    for version, acc in summary.get("accuracy_on_shifted_traffic", {}).items():
+        table.add_row(version, "-" if acc is None else f"{acc:.3f}")
+    console.print(table)
+    console.print(f"failed requests: {summary.get('failed_requests')}  "
+                  f"drift subsided after the swap: {summary.get('drift_subsided')}")
+    console.print(f"artifacts: {run_dir} (summary.json, timeline.json, drift/, job-*.log, logs/)")
