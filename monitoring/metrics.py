@@ -1,0 +1,85 @@
+"""Prometheus metrics of the drift monitor, on a registry passed in (no global state).
+
+Example::
+
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry)
+    metrics.observe("fair-affairs", result, now=time.time())
+    registry.get_sample_value("trainsmart_drift_share", {"model": "fair-affairs"})
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from monitoring.drift import DriftResult
+from trainsmart.state.jobs import JobStatus
+
+
+class MonitorMetrics:
+    """Drift gauges per model and feature, check and retrain-job counters."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.drift_share = Gauge(
+            "trainsmart_drift_share",
+            "Share of features Evidently found drifted in the last complete window.",
+            ["model"],
+            registry=registry,
+        )
+        self.feature_drift_score = Gauge(
+            "trainsmart_feature_drift_score",
+            "Evidently's drift statistic per feature in the last window "
+            "(a p-value for K-S and chi-square: lower means more drift).",
+            ["model", "feature"],
+            registry=registry,
+        )
+        self.dataset_drift = Gauge(
+            "trainsmart_dataset_drift",
+            "1 if Evidently flagged dataset drift in the last window, else 0.",
+            ["model"],
+            registry=registry,
+        )
+        self.window_rows = Gauge(
+            "trainsmart_drift_window_rows",
+            "Rows of logged inputs in the last window compared with the reference.",
+            ["model"],
+            registry=registry,
+        )
+        self.last_check = Gauge(
+            "trainsmart_drift_last_check_timestamp_seconds",
+            "Unix time of the last completed drift check of a window.",
+            ["model"],
+            registry=registry,
+        )
+        self.checks = Counter(
+            "trainsmart_drift_checks",
+            "Windows compared with the reference by the drift monitor.",
+            ["model"],
+            registry=registry,
+        )
+        self.retrain_jobs = Counter(
+            "trainsmart_retrain_jobs",
+            "Retrain job transitions seen by the monitor, by status reached "
+            "(queued, running, succeeded, rejected, failed).",
+            ["status"],
+            registry=registry,
+        )
+        for status in JobStatus:
+            self.retrain_jobs.labels(status=status.value)
+
+    def observe(self, model: str, result: DriftResult, now: float | None = None) -> None:
+        """Record one window's drift result for ``model``."""
+        self.drift_share.labels(model=model).set(result.drift_share)
+        self.dataset_drift.labels(model=model).set(1.0 if result.dataset_drift else 0.0)
+        self.window_rows.labels(model=model).set(result.rows)
+        for feature, drift in result.features.items():
+            self.feature_drift_score.labels(model=model, feature=feature).set(drift.score)
+        self.last_check.labels(model=model).set(time.time() if now is None else now)
+        self.checks.labels(model=model).inc()
+
+    def job_transition(self, status: JobStatus | str) -> None:
+        """Count one retrain job reaching ``status``."""
+        self.retrain_jobs.labels(status=JobStatus(status).value).inc()

@@ -1,0 +1,228 @@
+"""The drift monitor: tumbling windows of logged inputs -> Evidently -> metrics -> retrain.
+
+Each check looks at the production version of ``settings.model_name``; its
+windows hold only rows that version served. Every complete window of
+``window_rows`` rows is compared with the version's reference sample, written
+to the drift journal and fed to the retrain policy; an incomplete window waits
+for the next check.
+
+Example::
+
+    monitor = Monitor(settings, registry, InputLog(db), JobStore(db),
+                      SubprocessJobRunner(settings, JobStore(db)), MonitorMetrics(prom))
+    monitor.run(stop_event)      # check every interval_s until stop_event is set
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitoring.drift import DriftDetector, DriftResult, contract_frame
+from monitoring.errors import MonitoringError
+from monitoring.journal import DriftJournal, VersionCursor
+from monitoring.metrics import MonitorMetrics
+from monitoring.policy import RetrainPolicy
+from monitoring.runner import JobRunner, pid_alive
+from trainsmart.registry.contract import InputContract
+from trainsmart.registry.store import Registry
+from trainsmart.settings import Settings
+from trainsmart.state.inputlog import InputLog
+from trainsmart.state.jobs import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One checked window and what the monitor did about it."""
+
+    model: str
+    version: str
+    index: int
+    """Window number within the version (0, 1, ...)."""
+    first_id: int
+    last_id: int
+    first_ts: float
+    last_ts: float
+    checked_at: float
+    drift: DriftResult
+    job_id: int | None = None
+    """The retrain job this window triggered, if any."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "window": self.index,
+            "first_id": self.first_id,
+            "last_id": self.last_id,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "ts": self.checked_at,
+            "result": self.drift.to_dict(),
+            "job_id": self.job_id,
+        }
+
+
+class Monitor:
+    """Checks complete windows of the production version and triggers retrains.
+
+    ``clock`` must be wall time (job timestamps in the job store use time.time()).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        input_log: InputLog,
+        jobs: JobStore,
+        runner: JobRunner,
+        metrics: MonitorMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.monitoring
+        self.model = settings.model_name
+        self.registry = registry
+        self.input_log = input_log
+        self.jobs = jobs
+        self.runner = runner
+        self.metrics = metrics
+        self.clock = clock
+        self.journal = DriftJournal(settings.data_dir / "monitoring", self.model)
+        self.policy = RetrainPolicy(self.config.consecutive_windows, self.config.cooldown_s)
+        self.version: str | None = None
+        self.contract: InputContract | None = None
+        self.detector: DriftDetector | None = None
+        self.cursor = VersionCursor()
+
+    def check_once(self) -> list[WindowResult]:
+        """Reap finished jobs, then check every complete window not checked yet."""
+        for job in self.runner.poll():
+            self.metrics.job_transition(job.status)
+        self._reap_orphan()
+        version = self.registry.production(self.model)
+        if version is None:
+            log.info("no production version of %s yet; nothing to monitor", self.model)
+            return []
+        if version != self.version:
+            self._switch(version)
+        results: list[WindowResult] = []
+        while True:
+            rows = self.input_log.window(
+                self.model, version, after_id=self.cursor.after_id, limit=self.config.window_rows
+            )
+            if len(rows) < self.config.window_rows:
+                log.debug("%s:%s has %d of %d rows for the next window",
+                          self.model, version, len(rows), self.config.window_rows)
+                return results
+            try:
+                results.append(self._check_window(version, rows))
+            except MonitoringError as exc:  # this window cannot be compared: skip, never stall
+                self._skip_window(version, rows, exc)
+
+    def run(self, stop: threading.Event) -> None:
+        """Check every ``interval_s`` until ``stop`` is set; a failing check is only logged."""
+        log.info("monitoring %s every %gs", self.model, self.config.interval_s)
+        while not stop.is_set():
+            try:
+                self.check_once()
+            except Exception:
+                log.exception("drift check of %s failed; retrying in %gs",
+                              self.model, self.config.interval_s)
+            stop.wait(self.config.interval_s)
+
+    # -- internals ------------------------------------------------------------------------
+    def _switch(self, version: str) -> None:
+        bundle = self.registry.get(self.model, version)
+        contract = bundle.contract()
+        self.detector = DriftDetector(bundle.reference(), contract, self.config.drift_share)
+        self.contract = contract
+        self.version = version
+        self.cursor = self.journal.cursor(version)
+        self.policy.reset(version)
+        self.policy.streak = self.cursor.streak
+        log.info("monitoring %s:%s from input-log row %d (window %d)",
+                 self.model, version, self.cursor.after_id, self.cursor.windows)
+
+    def _check_window(self, version: str, rows: list[Any]) -> WindowResult:
+        assert self.detector is not None and self.contract is not None
+        now = self.clock()
+        drift = self.detector.run(contract_frame(self.contract, [r.features for r in rows]))
+        self.metrics.observe(self.model, drift, now)
+        triggered = self.policy.observe(version, drift.dataset_drift, now)
+        job = self._maybe_retrain(now) if triggered else None
+        result = WindowResult(
+            model=self.model, version=version, index=self.cursor.windows,
+            first_id=rows[0].id, last_id=rows[-1].id, first_ts=rows[0].ts, last_ts=rows[-1].ts,
+            checked_at=now, drift=drift, job_id=None if job is None else job.id,
+        )
+        self.journal.append(result.to_dict())
+        self.cursor = VersionCursor(
+            after_id=rows[-1].id, windows=self.cursor.windows + 1, streak=self.policy.streak
+        )
+        self.journal.save(version, self.cursor)
+        log.info("%s:%s window %d: drift share %.2f, dataset drift %s%s",
+                 self.model, version, result.index, drift.drift_share, drift.dataset_drift,
+                 "" if job is None else f", retrain job {job.id}")
+        return result
+
+    def _skip_window(self, version: str, rows: list[Any], exc: MonitoringError) -> None:
+        log.error("%s:%s window %d skipped: %s", self.model, version, self.cursor.windows, exc)
+        self.journal.append({
+            "model": self.model, "version": version, "window": self.cursor.windows,
+            "first_id": rows[0].id, "last_id": rows[-1].id, "ts": self.clock(),
+            "error": exc.message, "job_id": None,
+        })
+        self.cursor = VersionCursor(rows[-1].id, self.cursor.windows + 1, self.cursor.streak)
+        self.journal.save(version, self.cursor)
+
+    def _maybe_retrain(self, now: float) -> Job | None:
+        if not self.config.retrain_enabled:
+            log.info("%s: retrain policy triggered, but retrain_enabled is off", self.model)
+            return None
+        last = self.jobs.last_created(self.model)
+        ok, reason = self.policy.allowed(
+            now,
+            None if last is None else last.created_at,
+            self.jobs.in_flight(self.model) is not None,
+        )
+        if not ok:
+            log.info("%s: retrain not started: %s", self.model, reason)
+            return None
+        job = self.jobs.create(self.model, reason)
+        if job is None:
+            log.info("%s: retrain not started: another job became in flight", self.model)
+            return None
+        self.metrics.job_transition(JobStatus.QUEUED)
+        self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
+        try:
+            self.runner.start(job)
+        except Exception:
+            log.exception("%s: retrain job %d could not start", self.model, job.id)
+            return job
+        if self.jobs.get(job.id).status == JobStatus.RUNNING:
+            self.metrics.job_transition(JobStatus.RUNNING)
+        return job
+
+    def _reap_orphan(self) -> None:
+        """Fail an in-flight job nobody runs (left by a monitor that died), so retrains resume."""
+        job = self.jobs.in_flight(self.model)
+        if job is None or self.runner.tracks(job.id):
+            return
+        if job.status == JobStatus.RUNNING and job.pid is not None and not pid_alive(job.pid):
+            error = f"its process {job.pid} is gone without an outcome"
+        elif job.status == JobStatus.QUEUED and (
+            self.clock() - job.created_at > self.config.job_timeout_s
+        ):
+            error = f"queued for more than job_timeout_s={self.config.job_timeout_s:g}s"
+        else:
+            return
+        self.jobs.finish(job.id, JobStatus.FAILED, {"error": error})
+        self.metrics.job_transition(JobStatus.FAILED)
+        log.warning("%s: retrain job %d marked failed: %s", self.model, job.id, error)

@@ -1,0 +1,162 @@
+"""Run retrain jobs: the seam (``JobRunner``) and a local subprocess implementation.
+
+The retrain command sets its own outcome (succeeded or rejected) with
+``JobStore.finish``; the runner only marks a job running when it starts and
+failed when the process dies, exits without an outcome or runs too long.
+
+Example::
+
+    runner = SubprocessJobRunner(settings, JobStore(db))
+    runner.start(job)           # trainsmart retrain --job-id <id>, log in jobs/<id>/job.log
+    finished = runner.poll()    # jobs whose process has exited since the last poll
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from monitoring.errors import MonitoringError
+from trainsmart.settings import CONFIG_ENV, Settings
+from trainsmart.state.jobs import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner(ABC):
+    """Starts retrain jobs and reports the ones that have finished."""
+
+    @abstractmethod
+    def start(self, job: Job) -> None:
+        """Start ``job`` (a queued job) and mark it running."""
+
+    @abstractmethod
+    def poll(self) -> list[Job]:
+        """Jobs that finished since the last call, as the job store now has them."""
+
+    def tracks(self, job_id: int) -> bool:
+        """Whether this runner is still watching ``job_id`` (so it is not an orphan)."""
+        return False
+
+
+@dataclass
+class _Running:
+    job_id: int
+    process: subprocess.Popen[bytes]
+    started: float
+
+
+def default_command() -> list[str]:
+    """The retrain command; the job id is appended as its last argument."""
+    return [sys.executable, "-m", "trainsmart.cli.main", "retrain", "--job-id"]
+
+
+def child_environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The monitor's environment plus what makes the child load the same settings."""
+    env = dict(os.environ)
+    config = getattr(type(settings), "yaml_file", None)
+    if config is not None:
+        env[CONFIG_ENV] = str(config)
+    env["TRAINSMART_DATA_DIR"] = str(settings.data_dir)
+    env.update(extra or {})
+    return env
+
+
+class SubprocessJobRunner(JobRunner):
+    """Each job is a child process, ``command + [job id]``, killed after ``job_timeout_s``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: JobStore,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.command = list(command) if command is not None else default_command()
+        self.env = child_environment(settings, env)
+        self.timeout_s = settings.monitoring.job_timeout_s
+        self._running: dict[int, _Running] = {}
+        self._done: list[Job] = []
+
+    def start(self, job: Job) -> None:
+        folder = self.settings.paths.jobs / str(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        log_path = folder / "job.log"
+        argv = [*self.command, str(job.id)]
+        try:
+            with log_path.open("ab") as out:
+                process = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=self.env, start_new_session=True,
+                )
+        except OSError as exc:
+            self.jobs.finish(job.id, JobStatus.FAILED, {"error": f"could not start: {exc}"})
+            self._done.append(self.jobs.get(job.id))
+            raise MonitoringError(
+                f"retrain job {job.id} could not start {argv[0]!r} ({exc}); "
+                "check the retrain command and that the project is installed"
+            ) from exc
+        self.jobs.mark_running(job.id, process.pid, str(log_path))
+        self._running[job.id] = _Running(job.id, process, time.monotonic())
+        log.info("retrain job %d started: pid %d, log %s", job.id, process.pid, log_path)
+
+    def tracks(self, job_id: int) -> bool:
+        return job_id in self._running
+
+    def poll(self) -> list[Job]:
+        finished, self._done = self._done, []
+        for job_id, running in list(self._running.items()):
+            code = running.process.poll()
+            if code is None:
+                elapsed = time.monotonic() - running.started
+                if elapsed <= self.timeout_s:
+                    continue
+                self._kill(running)
+                self.jobs.finish(job_id, JobStatus.FAILED, {
+                    "error": f"killed after {elapsed:.0f}s (job_timeout_s={self.timeout_s:g})",
+                })
+                log.warning("retrain job %d ran past %gs and was killed", job_id, self.timeout_s)
+            elif not self.jobs.get(job_id).status.finished:
+                self.jobs.finish(job_id, JobStatus.FAILED, {
+                    "exit_code": code,
+                    "error": f"the retrain process exited with code {code} without an outcome;"
+                    " see its log",
+                })
+                log.warning("retrain job %d exited with code %d without an outcome", job_id, code)
+            del self._running[job_id]
+            finished.append(self.jobs.get(job_id))
+        return finished
+
+    def stop(self) -> None:
+        """Kill every running job and mark it failed (the monitor is shutting down)."""
+        for job_id, running in list(self._running.items()):
+            self._kill(running)
+            self.jobs.finish(job_id, JobStatus.FAILED, {"error": "the monitor stopped"})
+            del self._running[job_id]
+
+    @staticmethod
+    def _kill(running: _Running) -> None:
+        try:
+            os.killpg(running.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            running.process.kill()
+        running.process.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (POSIX)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitoring.runner import SubprocessJobRunner, child_environment
+from monitoring.settings import MonitoringSettings
+from trainsmart.settings import Settings, load_settings
+from trainsmart.state import Database, Job, JobStatus, JobStore
+
+FINISH = """
+import os, sys
+from pathlib import Path
+from trainsmart.state import Database, JobStatus, JobStore
+db = Database(Path(os.environ["TRAINSMART_DATA_DIR"]) / "trainsmart.db")
+JobStore(db).finish(int(sys.argv[1]), JobStatus.SUCCEEDED, {"version": "v2"})
+print("retrained", sys.argv[1])
+"""
+
+
+@pytest.fixture
+def jobs(db: Database) -> JobStore:
+    return JobStore(db)
+
+
+def script(code: str) -> list[str]:
+    """A command prefix: the runner appends the job id, the script reads it as argv[1]."""
+    return [sys.executable, "-c", code]
+
+
+def wait_finished(runner: SubprocessJobRunner, timeout_s: float = 30.0) -> list[Job]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = runner.poll()
+        if done:
+            return done
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish in time")
+
+
+def run_one(settings: Settings, jobs: JobStore, code: str) -> Job:
+    runner = SubprocessJobRunner(settings, jobs, command=script(code))
+    job = jobs.create("fair", "test")
+    assert job is not None
+    runner.start(job)
+    running = jobs.get(job.id)
+    assert running.status == JobStatus.RUNNING and running.pid is not None
+    assert running.log_path == str(settings.paths.jobs / str(job.id) / "job.log")
+    [finished] = wait_finished(runner)
+    assert finished.id == job.id
+    return finished
+
+
+def test_exit_0_without_an_outcome_is_failed(settings: Settings, jobs: JobStore) -> None:
+    job = run_one(settings, jobs, "print('nothing done')")
+    assert job.status == JobStatus.FAILED
+    assert job.result is not None and job.result["exit_code"] == 0
+    assert "nothing done" in Path(str(job.log_path)).read_text()
+
+
+def test_nonzero_exit_is_failed_with_its_code(settings: Settings, jobs: JobStore) -> None:
+    job = run_one(settings, jobs, "import sys; print('boom', file=sys.stderr); sys.exit(3)")
+    assert job.status == JobStatus.FAILED
+    assert job.result is not None and job.result["exit_code"] == 3
+    assert "boom" in Path(str(job.log_path)).read_text()
+
+
+def test_an_outcome_set_by_the_job_is_kept(settings: Settings, jobs: JobStore) -> None:
+    job = run_one(settings, jobs, FINISH)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result == {"version": "v2"}
+    assert f"retrained {job.id}" in Path(str(job.log_path)).read_text()
+
+
+def test_a_job_past_its_timeout_is_killed(tmp_path: Path, jobs: JobStore) -> None:
+    settings = load_settings(
+        data_dir=jobs.db.path.parent, model_name="fair",
+        monitoring=MonitoringSettings(job_timeout_s=0.3),
+    )
+    runner = SubprocessJobRunner(settings, jobs, command=script("import time; time.sleep(60)"))
+    job = jobs.create("fair", "test")
+    assert job is not None
+    runner.start(job)
+    started = time.monotonic()
+    [finished] = wait_finished(runner)
+    assert time.monotonic() - started < 10
+    assert finished.status == JobStatus.FAILED
+    assert finished.result is not None and "killed after" in finished.result["error"]
+    assert not runner.tracks(job.id)
+
+
+def test_child_sees_the_same_data_dir(settings: Settings) -> None:
+    env = child_environment(settings, {"EXTRA": "1"})
+    assert env["TRAINSMART_DATA_DIR"] == str(settings.data_dir)
+    assert env["EXTRA"] == "1"
+    assert env["PATH"]
