@@ -1,0 +1,222 @@
+"""From settings to a registered version: load, split, fit, export, check, register.
+
+Example::
+
+    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    outcome = train_and_register(settings, registry)
+    outcome.bundle.version                    # "v1"
+    outcome.metrics["serving"]["accuracy"]    # test accuracy of model.onnx
+
+:func:`train_model` stops before export (tests, benchmarks);
+:func:`stage_model` (in :mod:`training.staging`) writes the bundle files without
+registering them, which is what retraining needs to gate a challenger first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from training.data import Dataset, Part, Splits, labels_to_str, load_dataset, split
+from trainsmart.errors import TrainingError
+from trainsmart.registry.bundle import Bundle, Lineage
+from trainsmart.registry.contract import InputContract
+
+if TYPE_CHECKING:
+    from training.models import Classifier
+    from training.staging import Staged
+    from training.trainer import FitResult
+    from trainsmart.registry.store import Registry
+    from trainsmart.settings import Settings
+
+Extra = tuple[pd.DataFrame, pd.Series | list[str], float]
+"""Recent labelled rows for the training split: (raw feature frame, labels, repetitions)."""
+
+
+@dataclass
+class TrainedModel:
+    """A fitted classifier and everything it was fitted from."""
+
+    model: Classifier
+    fit: FitResult
+    dataset: Dataset
+    splits: Splits
+    contract: InputContract
+    train: Part
+    """The training rows as given (split + recent rows once): contract and reference source."""
+    rows: dict[str, int]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        from training.encoding import encode_frame
+
+        return encode_frame(frame, self.contract)
+
+
+@dataclass
+class TrainOutcome:
+    """What :func:`train_and_register` produced."""
+
+    bundle: Bundle
+    metrics: dict[str, dict[str, float]]
+    model: Classifier
+    trained: TrainedModel
+    serving_variant: str
+
+
+def class_indices(target: pd.Series, classes: list[str]) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(target) - set(lookup))
+    if unknown:
+        raise TrainingError(
+            f"labels {unknown[:5]} are not classes of the dataset {classes}; "
+            "fix the labels or the dataset target"
+        )
+    return np.array([lookup[v] for v in target], dtype=np.int64)
+
+
+def _with_extra(
+    train: Part, dataset: Dataset, extra: Extra | None
+) -> tuple[Part, Part, int]:
+    """(training rows once, training rows with recent rows repeated, recent row count)."""
+    if extra is None:
+        return train, train, 0
+    frame, labels, weight = extra
+    missing = [n for n in dataset.feature_names if n not in frame.columns]
+    if missing:
+        raise TrainingError(
+            f"recent rows lack features {missing}; expected {dataset.feature_names}"
+        )
+    if len(frame) != len(labels):
+        raise TrainingError(f"recent rows: {len(frame)} feature rows but {len(labels)} labels")
+    recent = Part(
+        frame[dataset.feature_names].reset_index(drop=True),
+        labels_to_str(pd.Series(list(labels), dtype=object)),
+    )
+    class_indices(recent.target, dataset.classes)  # raises on unknown labels
+    repeats = max(1, round(weight))
+    once = Part(
+        pd.concat([train.frame, recent.frame], ignore_index=True),
+        pd.concat([train.target, recent.target], ignore_index=True),
+    )
+    weighted = Part(
+        pd.concat([train.frame] + [recent.frame] * repeats, ignore_index=True),
+        pd.concat([train.target] + [recent.target] * repeats, ignore_index=True),
+    )
+    return once, weighted, len(recent)
+
+
+def train_model(
+    settings: Settings,
+    *,
+    dataset: Dataset | None = None,
+    extra: Extra | None = None,
+    progress: bool = True,
+) -> TrainedModel:
+    """Load and split the data, fit preprocessing on the training rows, train the MLP."""
+    from training.encoding import build_contract, encode_frame
+    from training.preprocess import Preprocessor
+    from training.trainer import fit
+
+    dataset = dataset if dataset is not None else load_dataset(settings.data)
+    splits = split(dataset, settings.data)
+    once, weighted, n_recent = _with_extra(splits.train, dataset, extra)
+    contract = build_contract(
+        once.frame, dataset.features, dataset.classes, nullable=settings.data.allow_missing
+    )
+    x_train = encode_frame(weighted.frame, contract)
+    preprocessor = Preprocessor.fit(x_train, contract)
+    result = fit(
+        x_train,
+        class_indices(weighted.target, dataset.classes),
+        encode_frame(splits.validation.frame, contract),
+        class_indices(splits.validation.target, dataset.classes),
+        preprocessor,
+        len(dataset.classes),
+        settings.training,
+        progress=progress,
+    )
+    rows = splits.rows()
+    if extra is not None:
+        rows.update(recent=n_recent, train_effective=len(weighted))
+    return TrainedModel(result.model, result, dataset, splits, contract, once, rows)
+
+
+def code_version() -> str:
+    """``trainsmart <version> git <short sha>`` ('unknown' outside a git checkout)."""
+    import trainsmart
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"trainsmart {trainsmart.__version__} git {sha or 'unknown'}"
+
+
+def register_staged(
+    settings: Settings,
+    registry: Registry,
+    staged: Staged,
+    *,
+    parent_version: str | None = None,
+    trigger: str = "manual",
+    job_id: int | None = None,
+) -> Bundle:
+    """Register the bundle files written by :func:`training.staging.stage_model`."""
+    trained = staged.trained
+    lineage = Lineage(
+        dataset_fingerprint=trained.dataset.fingerprint(),
+        parent_version=parent_version,
+        hyperparameters=settings.training.model_dump(mode="json"),
+        code_version=code_version(),
+        trigger=trigger,
+        job_id=job_id,
+        rows=trained.rows,
+        framework="torch",
+        serving_variant=staged.serving_variant,
+    )
+    return registry.register(settings.model_name, staged.path, lineage)
+
+
+def train_and_register(
+    settings: Settings,
+    registry: Registry,
+    *,
+    dataset: Dataset | None = None,
+    extra: Extra | None = None,
+    parent_version: str | None = None,
+    trigger: str = "manual",
+    job_id: int | None = None,
+    reference_frame: pd.DataFrame | None = None,
+    progress: bool = True,
+) -> TrainOutcome:
+    """Train, export, check parity, quantize, evaluate and register a new version.
+
+    The new version is not promoted; that is the caller's decision.
+    """
+    from training.staging import stage_model
+
+    trained = train_model(settings, dataset=dataset, extra=extra, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="trainsmart-staging-") as tmp:
+        staged = stage_model(settings, trained, Path(tmp), reference_frame=reference_frame)
+        bundle = register_staged(
+            settings,
+            registry,
+            staged,
+            parent_version=parent_version,
+            trigger=trigger,
+            job_id=job_id,
+        )
+    return TrainOutcome(bundle, staged.metrics, trained.model, trained, staged.serving_variant)

@@ -1,0 +1,180 @@
+"""Retrain from logged, labelled traffic and promote the challenger only if it wins.
+
+1. champion = the production version; labelled = the most recent logged rows
+   with feedback (fewer than ``min_labelled_rows``: rejected, nothing trained);
+2. labelled rows are split into a training part and a holdout (stratified when
+   every class has enough rows);
+3. the challenger trains on the original training split plus the training part,
+   each recent row repeated ``recent_weight`` times, and is staged (exported,
+   parity-checked, quantized) but not registered;
+4. champion and challenger are scored with onnxruntime on the holdout, each
+   through its own input contract; the challenger is registered and promoted
+   only if ``challenger >= champion + margin``. Otherwise nothing changes.
+
+Example::
+
+    outcome = run_retrain(settings, registry, InputLog(db), job_id=7)
+    outcome.status, outcome.reason    # ("promoted", "challenger accuracy 0.741 beat ...")
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from training.data import labels_to_str, load_dataset
+from training.encoding import encode_frame, frame_from_rows
+from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import InputContract
+from trainsmart.registry.store import Registry
+from trainsmart.settings import Settings
+from trainsmart.state.inputlog import InputLog
+
+
+@dataclass
+class RetrainOutcome:
+    """Result of one retrain job (stored as the job's result)."""
+
+    status: Literal["promoted", "rejected"]
+    reason: str
+    metric: str
+    champion_version: str | None
+    version: str | None = None
+    """The registered and promoted challenger version (None when rejected)."""
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+    challenger_metrics: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_onnx(
+    model_path: Path, contract: InputContract, frame: pd.DataFrame, labels: pd.Series
+) -> dict[str, float]:
+    """Metrics of the ONNX model at ``model_path`` on raw rows, encoded by its contract."""
+    from training.export import onnx_predict
+    from training.metrics import classification_metrics
+
+    proba = onnx_predict(model_path, encode_frame(frame, contract))
+    return classification_metrics(labels.tolist(), proba, contract.classes)
+
+
+def holdout_split(
+    labels: pd.Series, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (training part, holdout); stratified when the classes allow it."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(len(labels))
+    try:
+        train, holdout = train_test_split(
+            positions, test_size=fraction, stratify=labels.to_numpy(), random_state=seed
+        )
+    except ValueError:  # a class with a single row cannot be stratified
+        train, holdout = train_test_split(positions, test_size=fraction, random_state=seed)
+    return np.sort(train), np.sort(holdout)
+
+
+def run_retrain(
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    *,
+    job_id: int | None = None,
+    progress: bool = False,
+) -> RetrainOutcome:
+    """Train a challenger on recent labelled traffic; register and promote it if it wins."""
+    from training.pipeline import register_staged, train_model
+    from training.staging import stage_model
+
+    name = settings.model_name
+    cfg = settings.training.retrain
+    champion = registry.production(name)
+    if champion is None:
+        raise TrainingError(
+            f"model '{name}' has no production version to compare a challenger with; "
+            "run 'trainsmart train' and promote a version first"
+        )
+    champion_bundle = registry.get(name, champion)
+    champion_contract = champion_bundle.contract()
+
+    labelled = input_log.labelled(name, cfg.recent_rows)
+    outcome = RetrainOutcome("rejected", "", cfg.metric, champion, rows={"labelled": len(labelled)})
+    if len(labelled) < cfg.min_labelled_rows:
+        outcome.reason = (
+            f"only {len(labelled)} labelled rows for '{name}' (need "
+            f"{cfg.min_labelled_rows}); send more feedback or lower "
+            "training.retrain.min_labelled_rows"
+        )
+        return outcome
+
+    frame = frame_from_rows([r.features for r in labelled], champion_contract)
+    labels = labels_to_str(pd.Series([r.label for r in labelled], dtype=object))
+    train_pos, holdout_pos = holdout_split(labels, cfg.holdout_fraction, settings.data.seed)
+    if len(train_pos) == 0 or len(holdout_pos) == 0:
+        raise TrainingError(
+            f"{len(labelled)} labelled rows leave an empty training part or holdout; "
+            "change training.retrain.holdout_fraction"
+        )
+    holdout_frame = frame.iloc[holdout_pos].reset_index(drop=True)
+    holdout_labels = labels.iloc[holdout_pos].reset_index(drop=True)
+    outcome.rows.update(recent_train=len(train_pos), holdout=len(holdout_pos))
+
+    reference = None
+    if cfg.reference == "recent":
+        recent = input_log.recent(name, settings.data.reference_size)
+        reference = frame_from_rows([r.features for r in recent], champion_contract)
+
+    trained = train_model(
+        settings,
+        dataset=load_dataset(settings.data),
+        extra=(
+            frame.iloc[train_pos].reset_index(drop=True),
+            labels.iloc[train_pos].reset_index(drop=True),
+            cfg.recent_weight,
+        ),
+        progress=progress,
+    )
+    trained.rows["holdout"] = len(holdout_pos)
+    with tempfile.TemporaryDirectory(prefix="trainsmart-challenger-") as tmp:
+        staged = stage_model(settings, trained, Path(tmp), reference_frame=reference)
+        outcome.champion_metrics = evaluate_onnx(
+            champion_bundle.model_path, champion_contract, holdout_frame, holdout_labels
+        )
+        outcome.challenger_metrics = evaluate_onnx(
+            staged.model_path, trained.contract, holdout_frame, holdout_labels
+        )
+        old = outcome.champion_metrics.get(cfg.metric)
+        new = outcome.challenger_metrics.get(cfg.metric)
+        if old is None or new is None:
+            outcome.reason = (
+                f"{cfg.metric} is undefined on the holdout of {len(holdout_pos)} rows "
+                "(a single class); collect labels of every class or use metric accuracy"
+            )
+            return outcome
+        if new < old + cfg.margin:
+            outcome.reason = (
+                f"challenger {cfg.metric} {new:.3f} did not beat champion {old:.3f} "
+                f"by >= {cfg.margin:g}; {champion} stays in production"
+            )
+            return outcome
+        bundle = register_staged(
+            settings,
+            registry,
+            staged,
+            parent_version=champion,
+            trigger="retrain",
+            job_id=job_id,
+        )
+    outcome.reason = (
+        f"challenger {cfg.metric} {new:.3f} beat champion {old:.3f} by >= {cfg.margin:g}"
+    )
+    registry.promote(name, bundle.version, actor=f"retrain-job:{job_id}", reason=outcome.reason)
+    outcome.status, outcome.version = "promoted", bundle.version
+    return outcome

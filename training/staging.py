@@ -1,0 +1,127 @@
+"""Write a trained model's bundle files into a staging folder (not yet registered).
+
+::
+
+    staging/
+      model.onnx          the serving variant (int8 when it keeps accuracy, else fp32)
+      variants/fp32.onnx
+      variants/int8.onnx  when training.quantize
+      contract.json
+      metrics.json        {"torch"|"fp32"|"int8"|"serving": test metrics, "validation": ...}
+      reference.parquet   at most data.reference_size raw input rows
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+
+from training.export import check_parity, export_onnx, onnx_predict, quantize_int8
+from training.metrics import classification_metrics
+from trainsmart.errors import TrainingError
+from trainsmart.registry.bundle import CONTRACT_FILE, METRICS_FILE, MODEL_FILE, REFERENCE_FILE
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainedModel
+    from trainsmart.settings import Settings
+
+
+@dataclass
+class Staged:
+    """Bundle files written to ``path`` for ``trained``, with their test metrics."""
+
+    trained: TrainedModel
+    path: Path
+    metrics: dict[str, dict[str, float]]
+    serving_variant: str
+    parity_gap: float
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+
+def parity_sample(x_test: np.ndarray) -> np.ndarray:
+    """Three test rows, the last with every value missing (exercises imputation)."""
+    if len(x_test) < 2:
+        raise TrainingError(f"the test split has {len(x_test)} rows; parity needs at least 2")
+    blank = np.full((1, x_test.shape[1]), np.nan, dtype=np.float32)
+    return np.vstack([x_test[:2], blank]).astype(np.float32)
+
+
+def reference_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """At most ``size`` rows of ``frame``, drawn with ``seed``."""
+    if len(frame) > size:
+        frame = frame.sample(n=size, random_state=seed)
+    return frame.reset_index(drop=True)
+
+
+def choose_variant(metrics: dict[str, dict[str, float]], max_drop: float) -> str:
+    """int8 when its test accuracy is at most ``max_drop`` below fp32's, else fp32."""
+    if "int8" in metrics and metrics["int8"]["accuracy"] >= metrics["fp32"]["accuracy"] - max_drop:
+        return "int8"
+    return "fp32"
+
+
+def stage_model(
+    settings: Settings,
+    trained: TrainedModel,
+    staging: Path,
+    *,
+    reference_frame: pd.DataFrame | None = None,
+) -> Staged:
+    """Export, check parity, quantize, evaluate on the test split and write the files."""
+    staging.mkdir(parents=True, exist_ok=True)
+    variants = staging / "variants"
+    contract = trained.contract
+    classes = contract.classes
+    test = trained.splits.test
+    x_test = trained.encode(test.frame)
+    y_test = test.target.tolist()
+
+    fp32 = export_onnx(trained.model, len(contract.features), variants / "fp32.onnx")
+    gap = check_parity(
+        trained.model, fp32, parity_sample(x_test), settings.training.parity_tolerance
+    )
+    with torch.no_grad():
+        torch_proba = trained.model.predict_proba(torch.from_numpy(x_test)).numpy()
+    metrics: dict[str, dict[str, float]] = {
+        "torch": classification_metrics(y_test, torch_proba, classes),
+        "fp32": classification_metrics(y_test, onnx_predict(fp32, x_test), classes),
+    }
+    paths = {"fp32": fp32}
+    if settings.training.quantize:
+        paths["int8"] = quantize_int8(fp32, variants / "int8.onnx")
+        metrics["int8"] = classification_metrics(
+            y_test, onnx_predict(paths["int8"], x_test), classes
+        )
+    variant = choose_variant(metrics, settings.training.max_metric_drop)
+    metrics["serving"] = dict(metrics[variant])
+    metrics["validation"] = {
+        "loss": trained.fit.best_val_loss,
+        "accuracy": trained.fit.best_val_accuracy,
+        "best_epoch": float(trained.fit.best_epoch),
+        "epochs_run": float(len(trained.fit.history)),
+    }
+    shutil.copyfile(paths[variant], staging / MODEL_FILE)
+    (staging / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2))
+    (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+    source = trained.train.frame if reference_frame is None else reference_frame
+    missing = [n for n in contract.feature_names if n not in source.columns]
+    if missing:
+        raise TrainingError(
+            f"reference rows lack features {missing}; expected {contract.feature_names}"
+        )
+    reference = reference_sample(
+        source[contract.feature_names], settings.data.reference_size, settings.data.seed
+    )
+    reference.to_parquet(staging / REFERENCE_FILE, index=False)
+    return Staged(trained, staging, metrics, variant, gap)

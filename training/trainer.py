@@ -1,0 +1,176 @@
+"""The training loop: AdamW, class-weighted cross-entropy, early stopping, seeded.
+
+A rerun with the same seed and data gives the same weights: the seed fixes the
+weight initialisation, the shuffling generator and dropout, and deterministic
+algorithms are switched on for the duration of the fit (the previous setting is
+restored afterwards).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.models import Classifier
+from training.preprocess import Preprocessor
+from training.settings import TrainingSettings
+from trainsmart.errors import TrainingError
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass
+class FitResult:
+    """The trained model (best epoch restored) and how training went."""
+
+    model: Classifier
+    best_epoch: int
+    best_val_loss: float
+    best_val_accuracy: float
+    history: list[EpochLog] = field(default_factory=list)
+
+
+@contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed torch and switch deterministic algorithms on, restoring the old mode after."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse class frequency, scaled so that a balanced set gets weight 1 everywhere."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1.0)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _evaluate(
+    model: Classifier, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
+) -> tuple[float, float]:
+    model.eval()
+    with torch.no_grad():
+        logits = model.logits(x)
+        loss = float(loss_fn(logits, y))
+        accuracy = float((logits.argmax(dim=1) == y).float().mean())
+    return loss, accuracy
+
+
+def fit(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    preprocessor: Preprocessor,
+    n_classes: int,
+    settings: TrainingSettings,
+    *,
+    progress: bool = True,
+) -> FitResult:
+    """Train a :class:`Classifier` on encoded rows; labels are class indices."""
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise TrainingError(
+            f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
+        )
+    with deterministic(settings.seed):
+        model = Classifier(preprocessor, settings.hidden_sizes, settings.dropout, n_classes)
+        weight = class_weights(y_train, n_classes) if settings.class_weights else None
+        train_loss_fn = nn.CrossEntropyLoss(weight=weight)
+        val_loss_fn = nn.CrossEntropyLoss(weight=weight)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        generator = torch.Generator().manual_seed(settings.seed)
+        xt, yt = torch.from_numpy(x_train).float(), torch.from_numpy(y_train).long()
+        xv, yv = torch.from_numpy(x_val).float(), torch.from_numpy(y_val).long()
+
+        best_state = copy.deepcopy(model.state_dict())
+        best = FitResult(model, 0, float("inf"), 0.0)
+        stale = 0
+        with _Bar(progress, settings.max_epochs) as bar:
+            for epoch in range(1, settings.max_epochs + 1):
+                model.train()
+                order = torch.randperm(len(xt), generator=generator)
+                total, seen = 0.0, 0
+                for start in range(0, len(order), settings.batch_size):
+                    batch = order[start : start + settings.batch_size]
+                    optimizer.zero_grad()
+                    loss = train_loss_fn(model.logits(xt[batch]), yt[batch])
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * len(batch)
+                    seen += len(batch)
+                val_loss, val_accuracy = _evaluate(model, xv, yv, val_loss_fn)
+                if not np.isfinite(val_loss):
+                    raise TrainingError(
+                        f"validation loss became {val_loss} at epoch {epoch}; "
+                        "lower training.learning_rate"
+                    )
+                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_accuracy)
+                best.history.append(entry)
+                bar.update(entry)
+                if val_loss < best.best_val_loss:
+                    best.best_epoch, best.best_val_loss = epoch, val_loss
+                    best.best_val_accuracy = val_accuracy
+                    best_state = copy.deepcopy(model.state_dict())
+                    stale = 0
+                else:
+                    stale += 1
+                    if stale >= settings.patience:
+                        break
+        model.load_state_dict(best_state)
+        model.eval()
+    return best
+
+
+class _Bar:
+    """A rich progress bar with the epoch's losses; does nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.description}"),
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task("", total=self.total)
+        return self
+
+    def update(self, entry: EpochLog) -> None:
+        if self.enabled:
+            self._progress.update(
+                self._task,
+                advance=1,
+                description=(
+                    f"train loss {entry.train_loss:.4f}  val loss {entry.val_loss:.4f}  "
+                    f"val acc {entry.val_accuracy:.3f}"
+                ),
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.__exit__(None, None, None)
