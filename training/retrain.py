@@ -128,7 +128,10 @@ def run_retrain(
 
     reference = None
     if cfg.reference == "recent":
-        recent = input_log.recent(name, settings.data.reference_size)
+        size = cfg.reference_rows or (
+            settings.monitoring.window_rows * settings.monitoring.consecutive_windows
+        )
+        recent = input_log.recent(name, size)
         reference = frame_from_rows([r.features for r in recent], champion_contract)
 
     trained = train_model(

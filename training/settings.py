@@ -67,11 +67,16 @@ class RetrainSettings(BaseModel):
     """Each recent labelled training row counts this many times (oversampling)."""
     metric: Literal["accuracy", "f1", "roc_auc"] = "accuracy"
     """Metric compared on the holdout."""
-    margin: Annotated[float, Field(ge=0.0)] = 0.01
-    """Promote only if challenger metric >= champion metric + margin."""
+    margin: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.01
+    """Promote only if challenger metric >= champion metric + margin (a negative margin
+    accepts a challenger that is at most that much worse)."""
     reference: Literal["recent", "training"] = "recent"
     """Reference sample of the challenger: the recent inputs it was validated on, or its
     training inputs."""
+    reference_rows: PosInt | None = None
+    """Recent logged inputs in the challenger's reference sample (reference 'recent');
+    default: the rows of the windows that triggered the retrain
+    (monitoring.window_rows x monitoring.consecutive_windows)."""
 
 
 class TrainingSettings(BaseModel):

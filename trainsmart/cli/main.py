@@ -44,9 +44,11 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     """Train, register, serve, log, detect drift, retrain and promote models."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for ours in ("trainsmart", "training", "serving", "monitoring"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
     ctx.obj = AppContext(config=config)
 
 

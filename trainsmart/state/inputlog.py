@@ -130,7 +130,7 @@ class InputLog:
         return [_row(r) for r in reversed(list(records))]
 
     def count(self, model: str | None = None, version: str | None = None) -> int:
-        sql, args = "SELECT count(*) FROM inputs WHERE 1=1", []
+        sql, args = "SELECT count(*) FROM inputs WHERE 1=1", list[str]()
         if model is not None:
             sql, args = sql + " AND model = ?", [*args, model]
         if version is not None:

@@ -1,0 +1,56 @@
+"""A bounded closed-loop HTTP load generator (loopback only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    failures: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+async def _run(url: str, bodies: list[Any], concurrency: int, total: int) -> LoadResult:
+    latencies: list[float] = []
+    failures = 0
+    remaining = total
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                body = bodies[remaining % len(bodies)]
+                started = time.perf_counter()
+                response = await client.post(url, json=body)
+                latencies.append(time.perf_counter() - started)
+                failures += response.status_code != 200
+
+        for i in range(min(20, total)):  # warm-up, not counted
+            await client.post(url, json=bodies[-1 - i % len(bodies)])
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    lat = np.array(latencies) * 1000
+    return LoadResult(len(latencies), failures, seconds,
+                      float(np.percentile(lat, 50)), float(np.percentile(lat, 99)))
+
+
+def run_load(url: str, bodies: list[Any], *, concurrency: int, total: int) -> LoadResult:
+    """POST ``total`` requests to ``url`` (cycling ``bodies``), ``concurrency`` in flight."""
+    return asyncio.run(_run(url, bodies, concurrency, total))

@@ -1,0 +1,51 @@
+"""``trainsmart monitor``: the drift monitor as its own process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from trainsmart.cli.context import AppContext
+
+logger = logging.getLogger("trainsmart.monitor")
+
+
+def run_monitor(app: AppContext, *, once: bool) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monitoring.metrics import MonitorMetrics
+    from monitoring.monitor import Monitor
+    from monitoring.runner import SubprocessJobRunner
+    from monitoring.server import start_metrics_server
+
+    settings = app.settings
+    metrics_registry = CollectorRegistry()
+    monitor = Monitor(
+        settings, app.registry, app.input_log, app.jobs,
+        SubprocessJobRunner(settings, app.jobs), MonitorMetrics(metrics_registry),
+    )
+    if once:
+        for window in monitor.check_once():
+            click.echo(str(window))
+        return
+    server, thread = start_metrics_server(settings, metrics_registry)
+    click.echo(
+        f"monitoring {settings.model_name}: windows of {settings.monitoring.window_rows} rows, "
+        f"metrics on http://{settings.monitoring.host}:{settings.monitoring.port}/metrics"
+    )
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping after the current check", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        monitor.run(stop)
+    finally:
+        server.shutdown()
