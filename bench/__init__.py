@@ -1,1 +1,1 @@
-"""Benchmarks (`make bench`): side-by-side ratios measured in one run, written to docs/benchmarks.md."""
+"""Benchmarks (`make bench`): side-by-side ratios from one run, in docs/benchmarks.md."""

@@ -47,8 +47,13 @@ async def _run(url: str, bodies: list[Any], concurrency: int, total: int) -> Loa
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     lat = np.array(latencies) * 1000
-    return LoadResult(len(latencies), failures, seconds,
-                      float(np.percentile(lat, 50)), float(np.percentile(lat, 99)))
+    return LoadResult(
+        len(latencies),
+        failures,
+        seconds,
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+    )
 
 
 def run_load(url: str, bodies: list[Any], *, concurrency: int, total: int) -> LoadResult:

@@ -160,7 +160,8 @@ class DriftDetector:
             raise MonitoringError("the window is empty; drift needs at least one row")
         cur = _typed(self.contract, current[self.contract.feature_names])
         skipped = [
-            n for n in self.contract.feature_names
+            n
+            for n in self.contract.feature_names
             if cur[n].isna().all() or self.reference[n].isna().all()
         ]
         if skipped:
@@ -176,9 +177,7 @@ class DriftDetector:
         report = Report([DataDriftPreset(drift_share=self.drift_share)], include_tests=True)
         snapshot = report.run(
             current_data=Dataset.from_pandas(cur[names], data_definition=definition),
-            reference_data=Dataset.from_pandas(
-                self.reference[names], data_definition=definition
-            ),
+            reference_data=Dataset.from_pandas(self.reference[names], data_definition=definition),
         )
         self._last = snapshot
         return parse_snapshot(snapshot.dict(), rows=len(cur), skipped=skipped)
@@ -217,8 +216,10 @@ def parse_snapshot(
         config = metric["config"]
         if config["type"] != _VALUE_METRIC:
             continue
-        method, threshold, score = str(config["method"]), float(config["threshold"]), float(
-            metric["value"]
+        method, threshold, score = (
+            str(config["method"]),
+            float(config["threshold"]),
+            float(metric["value"]),
         )
         drifted = failed.get(metric["id"])
         if drifted is None:  # no test recorded: Evidently's own rule for its methods

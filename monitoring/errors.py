@@ -1,7 +1,7 @@
 """Errors of the drift monitor (part of trainsmart's one error tree).
 
-    TrainsmartError (500)
-     +-- MonitoringError (500)   a window or reference the monitor cannot work with
+TrainsmartError (500)
+ +-- MonitoringError (500)   a window or reference the monitor cannot work with
 """
 
 from __future__ import annotations

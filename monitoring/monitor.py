@@ -118,8 +118,13 @@ class Monitor:
                 self.model, version, after_id=self.cursor.after_id, limit=self.config.window_rows
             )
             if len(rows) < self.config.window_rows:
-                log.debug("%s:%s has %d of %d rows for the next window",
-                          self.model, version, len(rows), self.config.window_rows)
+                log.debug(
+                    "%s:%s has %d of %d rows for the next window",
+                    self.model,
+                    version,
+                    len(rows),
+                    self.config.window_rows,
+                )
                 return results
             try:
                 results.append(self._check_window(version, rows))
@@ -133,8 +138,9 @@ class Monitor:
             try:
                 self.check_once()
             except Exception:
-                log.exception("drift check of %s failed; retrying in %gs",
-                              self.model, self.config.interval_s)
+                log.exception(
+                    "drift check of %s failed; retrying in %gs", self.model, self.config.interval_s
+                )
             stop.wait(self.config.interval_s)
 
     # -- internals ------------------------------------------------------------------------
@@ -147,8 +153,13 @@ class Monitor:
         self.cursor = self.journal.cursor(version)
         self.policy.reset(version)
         self.policy.streak = self.cursor.streak
-        log.info("monitoring %s:%s from input-log row %d (window %d)",
-                 self.model, version, self.cursor.after_id, self.cursor.windows)
+        log.info(
+            "monitoring %s:%s from input-log row %d (window %d)",
+            self.model,
+            version,
+            self.cursor.after_id,
+            self.cursor.windows,
+        )
 
     def _check_window(self, version: str, rows: list[Any]) -> WindowResult:
         assert self.detector is not None and self.contract is not None
@@ -158,27 +169,47 @@ class Monitor:
         triggered = self.policy.observe(version, drift.dataset_drift, now)
         job = self._maybe_retrain(now) if triggered else None
         result = WindowResult(
-            model=self.model, version=version, index=self.cursor.windows,
-            first_id=rows[0].id, last_id=rows[-1].id, first_ts=rows[0].ts, last_ts=rows[-1].ts,
-            checked_at=now, drift=drift, job_id=None if job is None else job.id,
+            model=self.model,
+            version=version,
+            index=self.cursor.windows,
+            first_id=rows[0].id,
+            last_id=rows[-1].id,
+            first_ts=rows[0].ts,
+            last_ts=rows[-1].ts,
+            checked_at=now,
+            drift=drift,
+            job_id=None if job is None else job.id,
         )
         self.journal.append(result.to_dict())
         self.cursor = VersionCursor(
             after_id=rows[-1].id, windows=self.cursor.windows + 1, streak=self.policy.streak
         )
         self.journal.save(version, self.cursor)
-        log.info("%s:%s window %d: drift share %.2f, dataset drift %s%s",
-                 self.model, version, result.index, drift.drift_share, drift.dataset_drift,
-                 "" if job is None else f", retrain job {job.id}")
+        log.info(
+            "%s:%s window %d: drift share %.2f, dataset drift %s%s",
+            self.model,
+            version,
+            result.index,
+            drift.drift_share,
+            drift.dataset_drift,
+            "" if job is None else f", retrain job {job.id}",
+        )
         return result
 
     def _skip_window(self, version: str, rows: list[Any], exc: MonitoringError) -> None:
         log.error("%s:%s window %d skipped: %s", self.model, version, self.cursor.windows, exc)
-        self.journal.append({
-            "model": self.model, "version": version, "window": self.cursor.windows,
-            "first_id": rows[0].id, "last_id": rows[-1].id, "ts": self.clock(),
-            "error": exc.message, "job_id": None,
-        })
+        self.journal.append(
+            {
+                "model": self.model,
+                "version": version,
+                "window": self.cursor.windows,
+                "first_id": rows[0].id,
+                "last_id": rows[-1].id,
+                "ts": self.clock(),
+                "error": exc.message,
+                "job_id": None,
+            }
+        )
         self.cursor = VersionCursor(rows[-1].id, self.cursor.windows + 1, self.cursor.streak)
         self.journal.save(version, self.cursor)
 

@@ -94,8 +94,12 @@ class SubprocessJobRunner(JobRunner):
         try:
             with log_path.open("ab") as out:
                 process = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=self.env, start_new_session=True,
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    start_new_session=True,
                 )
         except OSError as exc:
             self.jobs.finish(job.id, JobStatus.FAILED, {"error": f"could not start: {exc}"})
@@ -120,16 +124,24 @@ class SubprocessJobRunner(JobRunner):
                 if elapsed <= self.timeout_s:
                     continue
                 self._kill(running)
-                self.jobs.finish(job_id, JobStatus.FAILED, {
-                    "error": f"killed after {elapsed:.0f}s (job_timeout_s={self.timeout_s:g})",
-                })
+                self.jobs.finish(
+                    job_id,
+                    JobStatus.FAILED,
+                    {
+                        "error": f"killed after {elapsed:.0f}s (job_timeout_s={self.timeout_s:g})",
+                    },
+                )
                 log.warning("retrain job %d ran past %gs and was killed", job_id, self.timeout_s)
             elif not self.jobs.get(job_id).status.finished:
-                self.jobs.finish(job_id, JobStatus.FAILED, {
-                    "exit_code": code,
-                    "error": f"the retrain process exited with code {code} without an outcome;"
-                    " see its log",
-                })
+                self.jobs.finish(
+                    job_id,
+                    JobStatus.FAILED,
+                    {
+                        "exit_code": code,
+                        "error": f"the retrain process exited with code {code} without an outcome;"
+                        " see its log",
+                    },
+                )
                 log.warning("retrain job %d exited with code %d without an outcome", job_id, code)
             del self._running[job_id]
             finished.append(self.jobs.get(job_id))

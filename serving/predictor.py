@@ -138,7 +138,9 @@ class Predictor:
             )
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
-            raise InvalidInput.for_field("request_id", "the request_id string from /predict", request_id)
+            raise InvalidInput.for_field(
+                "request_id", "the request_id string from /predict", request_id
+            )
         row_index = body.get("row_index", 0)
         if isinstance(row_index, bool) or not isinstance(row_index, int) or row_index < 0:
             raise InvalidInput.for_field("row_index", "a non-negative integer", row_index)

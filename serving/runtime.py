@@ -43,9 +43,7 @@ class LoadedModel:
     loaded_at: float
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        (probs,) = self.session.run(
-            [self.contract.output_name], {self.contract.input_name: matrix}
-        )
+        (probs,) = self.session.run([self.contract.output_name], {self.contract.input_name: matrix})
         return np.asarray(probs)
 
 
@@ -65,7 +63,9 @@ def load_model(
             str(bundle.model_path), sess_options=options, providers=choose_providers()
         )
     except Exception as exc:  # onnxruntime raises its own non-exported exception types
-        raise RegistryError(f"{name}:{version}: ONNX Runtime cannot load model.onnx ({exc})") from exc
+        raise RegistryError(
+            f"{name}:{version}: ONNX Runtime cannot load model.onnx ({exc})"
+        ) from exc
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
     spec = inputs.get(contract.input_name)

@@ -58,7 +58,11 @@ class Trainsmart:
             else None
         )
         self.predictor = Predictor(
-            self.holder, cache, InputLog(db), ServingMetrics(REGISTRY), settings.serving,
+            self.holder,
+            cache,
+            InputLog(db),
+            ServingMetrics(REGISTRY),
+            settings.serving,
             self.registry,
         )
         if self.holder.ready:

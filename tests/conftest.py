@@ -37,8 +37,14 @@ def fair_contract() -> InputContract:
 
 def fair_row(**changes: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "rate_marriage": 4.0, "age": 32.0, "yrs_married": 9.0, "children": 2.0,
-        "religious": 3.0, "educ": 14.0, "occupation": 3, "occupation_husb": 4,
+        "rate_marriage": 4.0,
+        "age": 32.0,
+        "yrs_married": 9.0,
+        "children": 2.0,
+        "religious": 3.0,
+        "educ": 14.0,
+        "occupation": 3,
+        "occupation_husb": 4,
     }
     row.update(changes)
     return row
@@ -57,7 +63,8 @@ def logistic_onnx(path: Path, weights: np.ndarray, bias: float) -> None:
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "logistic",
+        nodes,
+        "logistic",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])],
         initializer=[

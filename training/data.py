@@ -121,9 +121,7 @@ def _read_table(path: Path) -> pd.DataFrame:
             return pd.read_csv(path)
     except Exception as exc:  # pandas/pyarrow raise many kinds of parse errors
         raise TrainingError(f"could not read data file {path}: {exc}") from exc
-    raise TrainingError(
-        f"data file {path} has suffix '{suffix}'; use a .csv or .parquet file"
-    )
+    raise TrainingError(f"data file {path} has suffix '{suffix}'; use a .csv or .parquet file")
 
 
 def _load_file(data: DataSettings) -> Dataset:

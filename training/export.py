@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +37,25 @@ def export_onnx(model: torch.nn.Module, n_features: int, path: Path) -> Path:
     example = torch.zeros(EXAMPLE_ROWS, n_features, dtype=torch.float32)
     batch = torch.export.Dim("batch")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    try:
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: batch},),
-            external_data=False,
-            verbose=False,
-        )
-    except Exception as exc:  # the exporter raises many internal error types
-        raise TrainingError(
-            f"ONNX export failed ({type(exc).__name__}: {exc}); the model uses an op the "
-            "exporter cannot translate"
-        ) from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch's own LeafSpec deprecation
+        try:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: batch},),
+                external_data=False,
+                verbose=False,
+            )
+        except Exception as exc:  # the exporter raises many internal error types
+            raise TrainingError(
+                f"ONNX export failed ({type(exc).__name__}: {exc}); the model uses an op the "
+                "exporter cannot translate"
+            ) from exc
     graph = onnx.load(str(path)).graph
     dims = graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 2 or not dims[0].dim_param or dims[1].dim_value != n_features:
@@ -81,9 +84,7 @@ def onnx_predict(path: Path | str | Any, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_parity(
-    model: torch.nn.Module, onnx_path: Path, sample: np.ndarray, tol: float
-) -> float:
+def check_parity(model: torch.nn.Module, onnx_path: Path, sample: np.ndarray, tol: float) -> float:
     """Compare PyTorch and ONNX probabilities at batch 1 and batch 3; return the max gap.
 
     Raises TrainingError when a probability differs by more than ``tol``.

@@ -80,9 +80,7 @@ def class_indices(target: pd.Series, classes: list[str]) -> np.ndarray:
     return np.array([lookup[v] for v in target], dtype=np.int64)
 
 
-def _with_extra(
-    train: Part, dataset: Dataset, extra: Extra | None
-) -> tuple[Part, Part, int]:
+def _with_extra(train: Part, dataset: Dataset, extra: Extra | None) -> tuple[Part, Part, int]:
     """(training rows once, training rows with recent rows repeated, recent row count)."""
     if extra is None:
         return train, train, 0

@@ -65,9 +65,7 @@ def evaluate_onnx(
     return classification_metrics(labels.tolist(), proba, contract.classes)
 
 
-def holdout_split(
-    labels: pd.Series, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(labels: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row positions (training part, holdout); stratified when the classes allow it."""
     from sklearn.model_selection import train_test_split
 

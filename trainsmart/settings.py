@@ -116,7 +116,9 @@ def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path | No
         if not resolved.is_file():
             from trainsmart.errors import ConfigError
 
-            raise ConfigError(f"settings file {resolved} does not exist; pass an existing YAML file")
+            raise ConfigError(
+                f"settings file {resolved} does not exist; pass an existing YAML file"
+            )
         return resolved
     default = Path(DEFAULT_CONFIG_FILE)
     return default.resolve() if default.is_file() else None

@@ -26,15 +26,22 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
 
     scenario = build_scenario(tmp_path / "inputs")
     config = write_config(
-        tmp_path / "trainsmart.yaml", scenario, tmp_path / "data",
+        tmp_path / "trainsmart.yaml",
+        scenario,
+        tmp_path / "data",
         {
             "training": {
-                "max_epochs": 6, "hidden_sizes": [16],
+                "max_epochs": 6,
+                "hidden_sizes": [16],
                 "retrain": {"margin": -1.0, "min_labelled_rows": 30, "recent_rows": 300},
             },
             "serving": {"reload_interval_s": 0.5},
-            "monitoring": {"interval_s": 1.0, "window_rows": 100, "consecutive_windows": 1,
-                           "cooldown_s": 0.0},
+            "monitoring": {
+                "interval_s": 1.0,
+                "window_rows": 100,
+                "consecutive_windows": 1,
+                "cooldown_s": 0.0,
+            },
         },
     )
     settings = load_settings(config)
@@ -59,8 +66,14 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
             body = response.json()
             versions.append(body["version"])
             for i in range(len(body["predictions"])):
-                fb = client.post("/feedback", json={
-                    "request_id": body["request_id"], "row_index": i, "label": labels[start + i]})
+                fb = client.post(
+                    "/feedback",
+                    json={
+                        "request_id": body["request_id"],
+                        "row_index": i,
+                        "label": labels[start + i],
+                    },
+                )
                 statuses.append(fb.status_code)
         assert set(versions) == {v1}
         assert log.count(settings.model_name, v1) == 200
@@ -90,7 +103,9 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
         metrics = httpx.get(monitor.url + "/metrics").text
         assert f'trainsmart_dataset_drift{{model="{settings.model_name}"}} 1.0' in metrics
         served = httpx.get(service.url + "/metrics").text
-        assert f'trainsmart_model_info{{model="{settings.model_name}",version="{v2}"}} 1.0' in served
+        assert (
+            f'trainsmart_model_info{{model="{settings.model_name}",version="{v2}"}} 1.0' in served
+        )
     finally:
         service.stop()
         monitor.stop()

@@ -68,8 +68,11 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         model_name="fair",
         monitoring=MonitoringSettings(
-            window_rows=WINDOW_ROWS, consecutive_windows=2, cooldown_s=3600.0,
-            interval_s=0.05, job_timeout_s=60.0,
+            window_rows=WINDOW_ROWS,
+            consecutive_windows=2,
+            cooldown_s=3600.0,
+            interval_s=0.05,
+            job_timeout_s=60.0,
         ),
     )
 

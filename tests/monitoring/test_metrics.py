@@ -27,9 +27,9 @@ def test_observe_sets_every_gauge_and_counts_checks() -> None:
     assert registry.get_sample_value("trainsmart_drift_share", model) == 0.0
     assert registry.get_sample_value("trainsmart_dataset_drift", model) == 0.0
     assert registry.get_sample_value("trainsmart_drift_window_rows", model) == 300
-    assert registry.get_sample_value(
-        "trainsmart_drift_last_check_timestamp_seconds", model
-    ) == 1300.0
+    assert (
+        registry.get_sample_value("trainsmart_drift_last_check_timestamp_seconds", model) == 1300.0
+    )
     assert registry.get_sample_value("trainsmart_drift_checks_total", model) == 2
     assert registry.get_sample_value(
         "trainsmart_feature_drift_score", {"model": "fair", "feature": "age"}
@@ -43,9 +43,7 @@ def test_job_transitions_are_counted_per_status() -> None:
     metrics.job_transition("failed")
     assert registry.get_sample_value("trainsmart_retrain_jobs_total", {"status": "queued"}) == 1
     assert registry.get_sample_value("trainsmart_retrain_jobs_total", {"status": "failed"}) == 1
-    assert registry.get_sample_value(
-        "trainsmart_retrain_jobs_total", {"status": "succeeded"}
-    ) == 0
+    assert registry.get_sample_value("trainsmart_retrain_jobs_total", {"status": "succeeded"}) == 0
 
 
 def test_two_monitors_on_fresh_registries_do_not_collide() -> None:

@@ -55,8 +55,12 @@ def prom() -> CollectorRegistry:
 
 @pytest.fixture
 def make_monitor(
-    settings: Settings, registry: Registry, input_log: InputLog, jobs: JobStore,
-    runner: RecordingRunner, prom: CollectorRegistry,
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    prom: CollectorRegistry,
 ) -> Callable[[], Monitor]:
     metrics = MonitorMetrics(prom)  # one set of metrics, shared by restarted monitors
 
@@ -76,8 +80,13 @@ def test_nothing_in_production_is_nothing_to_do(make_monitor: Callable[[], Monit
 
 
 def test_k_drifted_windows_create_exactly_one_job(
-    make_monitor: Callable[[], Monitor], fair_bundle: Callable[[], str], input_log: InputLog,
-    shifted: pd.DataFrame, jobs: JobStore, runner: RecordingRunner, prom: CollectorRegistry,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
+    shifted: pd.DataFrame,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    prom: CollectorRegistry,
     settings: Settings,
 ) -> None:
     version = fair_bundle()
@@ -101,8 +110,12 @@ def test_k_drifted_windows_create_exactly_one_job(
 
 
 def test_a_stream_without_drift_creates_no_job(
-    make_monitor: Callable[[], Monitor], fair_bundle: Callable[[], str], input_log: InputLog,
-    unshifted: pd.DataFrame, jobs: JobStore, prom: CollectorRegistry,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
+    unshifted: pd.DataFrame,
+    jobs: JobStore,
+    prom: CollectorRegistry,
 ) -> None:
     version = fair_bundle()
     log_rows(input_log, version, unshifted.iloc[: 2 * WINDOW_ROWS], "clean")
@@ -113,11 +126,13 @@ def test_a_stream_without_drift_creates_no_job(
 
 
 def test_the_cursor_survives_a_restart(
-    make_monitor: Callable[[], Monitor], fair_bundle: Callable[[], str], input_log: InputLog,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
     unshifted: pd.DataFrame,
 ) -> None:
     version = fair_bundle()
-    log_rows(input_log, version, unshifted.iloc[:WINDOW_ROWS + 10], "first")
+    log_rows(input_log, version, unshifted.iloc[: WINDOW_ROWS + 10], "first")
     [first] = make_monitor().check_once()
     assert make_monitor().check_once() == []
     log_rows(input_log, version, unshifted.iloc[WINDOW_ROWS + 10 : 2 * WINDOW_ROWS + 20], "more")
@@ -127,8 +142,12 @@ def test_the_cursor_survives_a_restart(
 
 
 def test_windows_hold_only_the_production_version(
-    make_monitor: Callable[[], Monitor], fair_bundle: Callable[[], str], input_log: InputLog,
-    shifted: pd.DataFrame, unshifted: pd.DataFrame, runner: RecordingRunner,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
+    shifted: pd.DataFrame,
+    unshifted: pd.DataFrame,
+    runner: RecordingRunner,
 ) -> None:
     v1 = fair_bundle()
     monitor = make_monitor()
@@ -142,8 +161,11 @@ def test_windows_hold_only_the_production_version(
 
 
 def test_a_window_that_cannot_be_compared_is_skipped(
-    make_monitor: Callable[[], Monitor], fair_bundle: Callable[[], str], input_log: InputLog,
-    unshifted: pd.DataFrame, settings: Settings,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
+    unshifted: pd.DataFrame,
+    settings: Settings,
 ) -> None:
     version = fair_bundle()
     empty = unshifted.iloc[:WINDOW_ROWS].copy()
@@ -156,8 +178,13 @@ def test_a_window_that_cannot_be_compared_is_skipped(
 
 
 def test_retrain_disabled_only_measures(
-    settings: Settings, registry: Registry, input_log: InputLog, jobs: JobStore,
-    runner: RecordingRunner, fair_bundle: Callable[[], str], shifted: pd.DataFrame,
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    fair_bundle: Callable[[], str],
+    shifted: pd.DataFrame,
 ) -> None:
     off = settings.model_copy(
         update={"monitoring": settings.monitoring.model_copy(update={"retrain_enabled": False})}
@@ -170,7 +197,9 @@ def test_retrain_disabled_only_measures(
 
 
 def test_an_orphaned_running_job_is_failed(
-    make_monitor: Callable[[], Monitor], jobs: JobStore, prom: CollectorRegistry,
+    make_monitor: Callable[[], Monitor],
+    jobs: JobStore,
+    prom: CollectorRegistry,
 ) -> None:
     job = jobs.create("fair", "left by a dead monitor")
     assert job is not None

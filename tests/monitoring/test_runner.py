@@ -77,7 +77,8 @@ def test_an_outcome_set_by_the_job_is_kept(settings: Settings, jobs: JobStore) -
 
 def test_a_job_past_its_timeout_is_killed(tmp_path: Path, jobs: JobStore) -> None:
     settings = load_settings(
-        data_dir=jobs.db.path.parent, model_name="fair",
+        data_dir=jobs.db.path.parent,
+        model_name="fair",
         monitoring=MonitoringSettings(job_timeout_s=0.3),
     )
     runner = SubprocessJobRunner(settings, jobs, command=script("import time; time.sleep(60)"))

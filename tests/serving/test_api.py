@@ -39,7 +39,11 @@ def client(
     metrics_registry: CollectorRegistry,
 ) -> TestClient:
     predictor = Predictor(
-        holder, LRUCache(100), input_log, ServingMetrics(metrics_registry), settings.serving,
+        holder,
+        LRUCache(100),
+        input_log,
+        ServingMetrics(metrics_registry),
+        settings.serving,
         registry,
     )
     return TestClient(create_api(lambda: predictor))
@@ -82,15 +86,20 @@ def test_cache_hit_is_still_logged(
     assert second["predictions"][0]["probabilities"] == first["predictions"][0]["probabilities"]
     assert [r.cache_hit for r in input_log.request(second["request_id"])] == [True]
     assert input_log.count("fair") == 2
-    assert metrics_registry.get_sample_value(
-        "trainsmart_cache_requests_total", {"result": "hit"}
-    ) == 1.0
+    assert (
+        metrics_registry.get_sample_value("trainsmart_cache_requests_total", {"result": "hit"})
+        == 1.0
+    )
 
 
 BAD_CASES: list[tuple[str, Any, int, str]] = [
     ("string for number", {"instances": [fair_row(age="old")]}, 400, "instances[0].age"),
-    ("missing field", {"instances": [{k: v for k, v in fair_row().items() if k != "educ"}]},
-     400, "instances[0].educ"),
+    (
+        "missing field",
+        {"instances": [{k: v for k, v in fair_row().items() if k != "educ"}]},
+        400,
+        "instances[0].educ",
+    ),
     ("extra field", {"instances": [fair_row(salary=3.0)]}, 400, "instances[0].salary"),
     ("null not allowed", {"instances": [fair_row(age=None)]}, 400, "instances[0].age"),
     ("boolean", {"instances": [fair_row(children=True)]}, 400, "instances[0].children"),
@@ -102,10 +111,18 @@ BAD_CASES: list[tuple[str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status", "field"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
+@pytest.mark.parametrize(
+    ("case", "body", "status", "field"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
+)
 def test_bad_input_gets_4xx_naming_the_field(
-    make_bundle: BundleFactory, holder: ModelHolder, client: TestClient,
-    input_log: InputLog, case: str, body: Any, status: int, field: str,
+    make_bundle: BundleFactory,
+    holder: ModelHolder,
+    client: TestClient,
+    input_log: InputLog,
+    case: str,
+    body: Any,
+    status: int,
+    field: str,
 ) -> None:
     make_bundle()
     holder.refresh()
@@ -123,8 +140,10 @@ def test_nan_and_infinity_are_refused(
 ) -> None:
     make_bundle()
     holder.refresh()
-    raw = '{"instances": [{"rate_marriage": %s, "age": 30, "yrs_married": 2, "children": 0,' \
-          ' "religious": 2, "educ": 12, "occupation": 2, "occupation_husb": 3}]}' % spelling
+    raw = (
+        f'{{"instances": [{{"rate_marriage": {spelling}, "age": 30, "yrs_married": 2,'
+        ' "children": 0, "religious": 2, "educ": 12, "occupation": 2, "occupation_husb": 3}]}'
+    )
     response = client.post("/predict", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["field"] == "instances[0].rate_marriage"
@@ -174,7 +193,9 @@ def test_feedback_records_label_and_refuses_bad_ones(
     assert unknown.status_code == 404
     bad_label = client.post("/feedback", json={"request_id": request_id, "label": "7"})
     assert bad_label.status_code == 400 and bad_label.json()["field"] == "label"
-    bad_row = client.post("/feedback", json={"request_id": request_id, "label": "1", "row_index": 5})
+    bad_row = client.post(
+        "/feedback", json={"request_id": request_id, "label": "1", "row_index": 5}
+    )
     assert bad_row.status_code == 404
 
 

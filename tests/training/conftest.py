@@ -76,9 +76,7 @@ def champion(champion_dir: tuple[Path, TrainOutcome]) -> TrainOutcome:
 
 
 @pytest.fixture
-def env_factory(
-    champion_dir: tuple[Path, TrainOutcome], tmp_path: Path
-) -> Callable[..., Env]:
+def env_factory(champion_dir: tuple[Path, TrainOutcome], tmp_path: Path) -> Callable[..., Env]:
     """Open a private copy of the champion's data directory, with training overrides."""
 
     def factory(**training: Any) -> Env:

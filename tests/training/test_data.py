@@ -16,8 +16,14 @@ from trainsmart.errors import TrainingError
 def test_fair_loads(fair: Dataset) -> None:
     assert len(fair) >= 5000
     assert fair.feature_names == [
-        "rate_marriage", "age", "yrs_married", "children", "religious", "educ",
-        "occupation", "occupation_husb",
+        "rate_marriage",
+        "age",
+        "yrs_married",
+        "children",
+        "religious",
+        "educ",
+        "occupation",
+        "occupation_husb",
     ]
     assert list(fair.frame.columns) == fair.feature_names
     assert fair.classes == ["0", "1"]

@@ -38,8 +38,9 @@ def test_onnx_parity_at_batch_1_and_3(champion: TrainOutcome, tmp_path: Path) ->
 def test_parity_failure_raises(champion: TrainOutcome, tmp_path: Path) -> None:
     trained = champion.trained
     path = Path(champion.bundle.path / "variants" / "fp32.onnx")
-    other = train_model(make_settings(tmp_path, seed=7, max_epochs=1), dataset=trained.dataset,
-                        progress=False)
+    other = train_model(
+        make_settings(tmp_path, seed=7, max_epochs=1), dataset=trained.dataset, progress=False
+    )
     x = trained.encode(trained.splits.test.frame.iloc[:3])
     with pytest.raises(TrainingError, match="differ by"):
         check_parity(other.model, path, x, 1e-6)
@@ -128,6 +129,8 @@ def test_string_categories_end_to_end(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = trained.model(torch.from_numpy(matrix)).numpy()
     np.testing.assert_allclose(onnx_predict(staged.model_path, matrix), expected, atol=1e-5)
-    assert pd.read_parquet(staged.path / "reference.parquet")["colour"].isin(
-        ["red", "green", "blue"]
-    ).all()
+    assert (
+        pd.read_parquet(staged.path / "reference.parquet")["colour"]
+        .isin(["red", "green", "blue"])
+        .all()
+    )

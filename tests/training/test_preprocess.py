@@ -28,9 +28,7 @@ def test_statistics_come_from_the_training_split_only(fair: Dataset) -> None:
 
 
 def test_unknown_category_goes_to_the_unknown_bucket() -> None:
-    frame = pd.DataFrame(
-        {"x": [1.0, 2.0, 3.0, np.nan], "code": [1.0, 2.0, 2.0, 2.0]}
-    )
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.nan], "code": [1.0, 2.0, 2.0, 2.0]})
     features = [FeatureConfig(name="x"), FeatureConfig(name="code", kind="categorical")]
     contract = build_contract(frame, features, ["0", "1"])
     pre = Preprocessor.fit(encode_frame(frame, contract), contract)

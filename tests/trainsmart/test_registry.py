@@ -32,8 +32,10 @@ def test_promote_and_rollback_move_pointer_and_write_audit(
     assert registry.production("fair") == v2
     assert registry.rollback("fair", actor="carol", reason="regression") == v1
     assert registry.production("fair") == v1
-    entries = [(e.action, e.from_version, e.to_version, e.actor, e.reason)
-               for e in reversed(registry.audit("fair"))]
+    entries = [
+        (e.action, e.from_version, e.to_version, e.actor, e.reason)
+        for e in reversed(registry.audit("fair"))
+    ]
     assert entries == [
         ("promote", None, v1, "alice", "first"),
         ("promote", v1, v2, "bob", "better"),

@@ -19,7 +19,9 @@ def test_defaults_need_no_external_server(tmp_path: Path, monkeypatch: pytest.Mo
     assert settings.data.dataset == "fair"
 
 
-def test_yaml_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_yaml_then_environment_then_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "conf.yaml"
     config.write_text("serving:\n  port: 4000\n  cache_size: 7\nmonitoring:\n  window_rows: 50\n")
     monkeypatch.setenv("TRAINSMART_SERVING__PORT", "4100")

@@ -8,13 +8,19 @@ import click
 
 
 @click.command()
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where artifacts go (default: runs/demo-<UTC timestamp>).")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where artifacts go (default: runs/demo-<UTC timestamp>).",
+)
 def demo(run_dir: Path | None) -> None:
     """Train v1, serve it, replay in-distribution then shifted traffic, and watch the
     loop close: drift, retrain job, v2 promoted, hot swap, drift subsiding."""
     from trainsmart.demo.runner import run_demo
 
     summary = run_demo(run_dir)
-    if summary.get("failed_requests") or not summary.get("versions"):
-        raise click.ClickException("the loop did not close cleanly; see the run directory")
+    if "error" in summary or summary.get("failed_requests") or not summary.get("drift_subsided"):
+        raise click.ClickException(
+            f"the loop did not close cleanly; see {summary['run_dir']} (logs/, summary.json)"
+        )

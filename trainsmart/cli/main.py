@@ -53,8 +53,11 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--promote/--no-promote", default=None,
-              help="Promote the new version (default: only if nothing is in production).")
+@click.option(
+    "--promote/--no-promote",
+    default=None,
+    help="Promote the new version (default: only if nothing is in production).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def train(app: AppContext, promote: bool | None, quiet: bool) -> None:
@@ -87,10 +90,17 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "TRAINSMART_DATA_DIR": str(settings.data_dir)}
     command = [
-        sys.executable, "-m", "bentoml", "serve", "serving.service:Trainsmart",
-        "--working-dir", str(root),
-        "--host", host or settings.serving.host,
-        "--port", str(port or settings.serving.port),
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:Trainsmart",
+        "--working-dir",
+        str(root),
+        "--host",
+        host or settings.serving.host,
+        "--port",
+        str(port or settings.serving.port),
     ]
     sys.exit(subprocess.call(command, env=env))
 

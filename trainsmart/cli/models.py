@@ -31,7 +31,16 @@ def list_(app: AppContext, name: str | None) -> None:
     registry = app.registry
     names = [name] if name else registry.names()
     table = Table(title="registered versions")
-    for column in ("model", "version", "production", "variant", "accuracy", "f1", "trigger", "parent"):
+    for column in (
+        "model",
+        "version",
+        "production",
+        "variant",
+        "accuracy",
+        "f1",
+        "trigger",
+        "parent",
+    ):
         table.add_column(column)
     for model in names:
         production = registry.production(model)
@@ -40,11 +49,14 @@ def list_(app: AppContext, name: str | None) -> None:
             lineage = bundle.lineage()
             served = bundle.metrics().get("serving", {})
             table.add_row(
-                model, version, "*" if version == production else "",
+                model,
+                version,
+                "*" if version == production else "",
                 lineage.serving_variant,
                 f"{served.get('accuracy', float('nan')):.4f}",
                 f"{served.get('f1', float('nan')):.4f}",
-                lineage.trigger, lineage.parent_version or "-",
+                lineage.trigger,
+                lineage.parent_version or "-",
             )
     Console().print(table)
 
@@ -109,8 +121,15 @@ def audit(app: AppContext, name: str | None) -> None:
     for column in ("when (UTC)", "model", "action", "from", "to", "actor", "reason"):
         table.add_column(column)
     for e in app.registry.audit(name):
-        table.add_row(_when(e.ts), e.model, e.action, e.from_version or "-",
-                      e.to_version or "-", e.actor, e.reason)
+        table.add_row(
+            _when(e.ts),
+            e.model,
+            e.action,
+            e.from_version or "-",
+            e.to_version or "-",
+            e.actor,
+            e.reason,
+        )
     Console().print(table)
 
 
@@ -122,6 +141,13 @@ def jobs(app: AppContext) -> None:
     for column in ("id", "model", "status", "created (UTC)", "finished", "reason", "log"):
         table.add_column(column)
     for job in app.jobs.list():
-        table.add_row(str(job.id), job.model, job.status.value, _when(job.created_at),
-                      _when(job.finished_at), job.reason, job.log_path or "-")
+        table.add_row(
+            str(job.id),
+            job.model,
+            job.status.value,
+            _when(job.created_at),
+            _when(job.finished_at),
+            job.reason,
+            job.log_path or "-",
+        )
     Console().print(table)

@@ -25,14 +25,18 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
     settings = app.settings
     metrics_registry = CollectorRegistry()
     monitor = Monitor(
-        settings, app.registry, app.input_log, app.jobs,
-        SubprocessJobRunner(settings, app.jobs), MonitorMetrics(metrics_registry),
+        settings,
+        app.registry,
+        app.input_log,
+        app.jobs,
+        SubprocessJobRunner(settings, app.jobs),
+        MonitorMetrics(metrics_registry),
     )
     if once:
         for window in monitor.check_once():
             click.echo(str(window))
         return
-    server, thread = start_metrics_server(settings, metrics_registry)
+    server, _thread = start_metrics_server(settings, metrics_registry)
     click.echo(
         f"monitoring {settings.model_name}: windows of {settings.monitoring.window_rows} rows, "
         f"metrics on http://{settings.monitoring.host}:{settings.monitoring.port}/metrics"

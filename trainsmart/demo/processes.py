@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,10 +38,8 @@ class Child:
 
     def stop(self, timeout_s: float = 15.0) -> int | None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -59,8 +58,13 @@ def _spawn(name: str, command: list[str], env: dict[str, str], log_path: Path, u
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     return Child(name, process, log_path, url)
 
@@ -78,8 +82,17 @@ def child_env(config: Path | None, **overrides: str) -> dict[str, str]:
 def start_service(env: dict[str, str], port: int, log_path: Path) -> Child:
     """``bentoml serve serving.service:Trainsmart`` on 127.0.0.1:``port``."""
     command = [
-        sys.executable, "-m", "bentoml", "serve", "serving.service:Trainsmart",
-        "--working-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(port),
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:Trainsmart",
+        "--working-dir",
+        str(ROOT),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
     return _spawn("service", command, env, log_path, f"http://127.0.0.1:{port}")
 
@@ -96,12 +109,15 @@ def wait_http(child: Child, path: str, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not child.alive():
-            raise RuntimeError(f"{child.name} exited ({child.process.returncode}):\n{child.log_tail()}")
+            raise RuntimeError(
+                f"{child.name} exited ({child.process.returncode}):\n{child.log_tail()}"
+            )
         try:
             if httpx.get(child.url + path, timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise TimeoutError(f"{child.name} not ready at {child.url}{path} after {timeout_s:.0f}s:\n"
-                       f"{child.log_tail()}")
+    raise TimeoutError(
+        f"{child.name} not ready at {child.url}{path} after {timeout_s:.0f}s:\n{child.log_tail()}"
+    )

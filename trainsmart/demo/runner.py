@@ -20,7 +20,14 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from trainsmart.demo.processes import Child, child_env, free_port, start_monitor, start_service, wait_http
+from trainsmart.demo.processes import (
+    Child,
+    child_env,
+    free_port,
+    start_monitor,
+    start_service,
+    wait_http,
+)
 from trainsmart.demo.scenario import SHIFT_DESCRIPTION, build_scenario, write_config
 from trainsmart.demo.traffic import TrafficReplayer
 from trainsmart.registry import Registry
@@ -57,7 +64,9 @@ def _wait(what: str, check: Callable[[], Any], timeout_s: float, children: list[
             return value
         for child in children:
             if not child.alive():
-                raise RuntimeError(f"{child.name} died while waiting for {what}:\n{child.log_tail()}")
+                raise RuntimeError(
+                    f"{child.name} died while waiting for {what}:\n{child.log_tail()}"
+                )
         time.sleep(0.5)
     raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f}s")
 
@@ -104,60 +113,84 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
         rows, labels = scenario.rows(scenario.in_distribution)
         n_in = 3 * window
         replayer.replay("in-distribution", rows[:n_in], labels[:n_in])
-        wins = _wait("3 in-distribution windows",
-                     lambda: len(_windows_of(settings, v1)) >= 3 and _windows_of(settings, v1),
-                     120, children)
-        timeline.add(f"{len(wins)} in-distribution windows checked",
-                     dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins])
+        wins = _wait(
+            "3 in-distribution windows",
+            lambda: len(_windows_of(settings, v1)) >= 3 and _windows_of(settings, v1),
+            120,
+            children,
+        )
+        timeline.add(
+            f"{len(wins)} in-distribution windows checked",
+            dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins],
+        )
 
         shifted_rows, shifted_labels = scenario.rows(scenario.shifted)
         cursor = 0
 
         def send_shifted(n: int) -> str | None:
             nonlocal cursor
-            version = replayer.replay("shifted", shifted_rows[cursor : cursor + n],
-                                      shifted_labels[cursor : cursor + n])
+            version = replayer.replay(
+                "shifted", shifted_rows[cursor : cursor + n], shifted_labels[cursor : cursor + n]
+            )
             cursor += n
             return version
 
         timeline.add("shift begins", population=SHIFT_DESCRIPTION)
-        while jobs.last_created(name) is None and cursor < len(shifted_rows) - 3 * window:
-            send_shifted(window // 2)
-            time.sleep(settings.monitoring.interval_s)
-        job = _wait("a retrain job", lambda: jobs.last_created(name), 60, children)
+        # exactly the windows the policy needs, so the retrain sees the same rows every run
+        send_shifted(settings.monitoring.consecutive_windows * window)
+        job = _wait("a retrain job", lambda: jobs.last_created(name), 90, children)
         drifted = [w for w in _windows_of(settings, v1) if w["result"]["dataset_drift"]]
-        timeline.add("drift detected, retrain job started", job=job.id,
-                     drifted_windows=len(drifted),
-                     drift_share=drifted[-1]["result"]["drift_share"] if drifted else None)
-        finished = _wait("the retrain job to finish",
-                         lambda: (j := jobs.get(job.id)).status.finished and j, 600, children)
-        timeline.add(f"retrain job {finished.status.value}", result=finished.result)
+        timeline.add(
+            "drift detected, retrain job started",
+            job=job.id,
+            drifted_windows=len(drifted),
+            drift_share=drifted[-1]["result"]["drift_share"] if drifted else None,
+        )
+        finished = _wait(
+            "the retrain job to finish",
+            lambda: (j := jobs.get(job.id)).status.finished and j,
+            600,
+            children,
+        )
+        result = finished.result or {}
+        timeline.add(f"retrain job {finished.status.value}", reason=result.get("reason"))
         v2 = registry.production(name)
         if v2 == v1:
             raise RuntimeError(f"the challenger was not promoted: {finished.result}")
-        swapped = _wait(f"the service to serve {v2}",
-                        lambda: send_shifted(10) == v2, 60, children)
+        swapped = _wait(f"the service to serve {v2}", lambda: send_shifted(10) == v2, 60, children)
         timeline.add(f"service swapped to {v2} without restart", swapped=bool(swapped))
         send_shifted(2 * window)
-        wins2 = _wait(f"2 windows on {v2}",
-                      lambda: len(_windows_of(settings, str(v2))) >= 2 and _windows_of(settings, str(v2)),
-                      120, children)
-        timeline.add(f"{len(wins2)} windows on {v2}",
-                     dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins2],
-                     drift_share=[round(w["result"]["drift_share"], 3) for w in wins2])
+        wins2 = _wait(
+            f"2 windows on {v2}",
+            lambda: len(_windows_of(settings, str(v2))) >= 2 and _windows_of(settings, str(v2)),
+            120,
+            children,
+        )
+        timeline.add(
+            f"{len(wins2)} windows on {v2}",
+            dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins2],
+            drift_share=[round(w["result"]["drift_share"], 3) for w in wins2],
+        )
         score = replayer.score
         summary.update(
             versions={"before": v1, "after": v2},
-            accuracy_on_shifted_traffic={v: score.accuracy("shifted", v) for v in score.versions("shifted")},
-            accuracy_in_distribution={v: score.accuracy("in-distribution", v)
-                                      for v in score.versions("in-distribution")},
-            requests=score.requests, failed_requests=score.failed_requests,
+            accuracy_on_shifted_traffic={
+                v: score.accuracy("shifted", v) for v in score.versions("shifted")
+            },
+            accuracy_in_distribution={
+                v: score.accuracy("in-distribution", v) for v in score.versions("in-distribution")
+            },
+            requests=score.requests,
+            failed_requests=score.failed_requests,
             feedback_labels=score.feedback_sent,
             drift_subsided=not any(w["result"]["dataset_drift"] for w in wins2),
             retrain_job=finished.result,
         )
         _scrape(service, run_dir / "service-metrics.txt")
         _scrape(monitor, run_dir / "monitor-metrics.txt")
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        summary["error"] = str(exc)
+        timeline.add("the loop did not close", error=str(exc).splitlines()[0])
     finally:
         for child in children:
             child.stop()
@@ -180,8 +213,9 @@ def _scrape(child: Child, path: Path) -> None:
         path.write_text(f"# scrape failed: {exc}\n")
 
 
-def _write_artifacts(run_dir: Path, settings: Settings, timeline: Timeline,
-                     summary: dict[str, Any], jobs: JobStore) -> None:
+def _write_artifacts(
+    run_dir: Path, settings: Settings, timeline: Timeline, summary: dict[str, Any], jobs: JobStore
+) -> None:
     (run_dir / "timeline.json").write_text(json.dumps(timeline.events, indent=2))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     drift = settings.data_dir / "monitoring"
@@ -199,6 +233,10 @@ def _print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> 
     for version, acc in summary.get("accuracy_on_shifted_traffic", {}).items():
         table.add_row(version, "-" if acc is None else f"{acc:.3f}")
     console.print(table)
-    console.print(f"failed requests: {summary.get('failed_requests')}  "
-                  f"drift subsided after the swap: {summary.get('drift_subsided')}")
+    if "error" in summary:
+        console.print(f"[red]error:[/red] {summary['error']}")
+    console.print(
+        f"failed requests: {summary.get('failed_requests')}  "
+        f"drift subsided after the swap: {summary.get('drift_subsided')}"
+    )
     console.print(f"artifacts: {run_dir} (summary.json, timeline.json, drift/, job-*.log, logs/)")

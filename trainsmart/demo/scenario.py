@@ -72,12 +72,15 @@ def write_config(path: Path, scenario: Scenario, data_dir: Path, overrides: dict
             + [{"name": n, "kind": "categorical"} for n in CATEGORICAL],
             "target": TARGET,
         },
-        "training": {"max_epochs": 40, "retrain": {"recent_rows": 500, "margin": 0.01}},
+        "training": {
+            "max_epochs": 40,
+            "retrain": {"recent_rows": 500, "recent_weight": 5.0, "margin": 0.01},
+        },
         "serving": {"reload_interval_s": 1.0},
         "monitoring": {
             "interval_s": 2.0,
             "window_rows": 200,
-            "consecutive_windows": 2,
+            "consecutive_windows": 3,
             "cooldown_s": 120.0,
         },
     }

@@ -40,9 +40,11 @@ class FeatureSpec(BaseModel):
         elif all(isinstance(c, str) for c in self.categories):
             text = "one of the strings " + ", ".join(repr(c) for c in self.categories)
         else:
-            text = "a finite number (category code, seen: " + ", ".join(
-                repr(c) for c in self.categories
-            ) + ")"
+            text = (
+                "a finite number (category code, seen: "
+                + ", ".join(repr(c) for c in self.categories)
+                + ")"
+            )
         return text + (" or null" if self.nullable else "")
 
 
@@ -77,11 +79,15 @@ class InputContract(BaseModel):
                 raise InvalidInput.for_field(where, "an object of feature values", row)
             missing = [n for n in names if n not in row]
             if missing:
-                raise InvalidInput.for_field(
-                    f"{where}.{missing[0]}", "a value (the field is missing)", None
-                ) if len(missing) == 1 else InvalidInput(
-                    f"field '{where}': missing features {missing}; expected all of {names}",
-                    field=f"{where}.{missing[0]}",
+                raise (
+                    InvalidInput.for_field(
+                        f"{where}.{missing[0]}", "a value (the field is missing)", None
+                    )
+                    if len(missing) == 1
+                    else InvalidInput(
+                        f"field '{where}': missing features {missing}; expected all of {names}",
+                        field=f"{where}.{missing[0]}",
+                    )
                 )
             extra = [k for k in row if k not in known]
             if extra:

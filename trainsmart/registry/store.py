@@ -74,7 +74,9 @@ class Registry:
         return sorted(found, key=lambda v: int(v[1:]))
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.store_path.iterdir() if p.is_dir() and self.versions(p.name))
+        return sorted(
+            p.name for p in self.store_path.iterdir() if p.is_dir() and self.versions(p.name)
+        )
 
     def get(self, name: str, version: str) -> Bundle:
         check_name(name, "model")
@@ -115,10 +117,14 @@ class Registry:
 
     # -- production pointer -----------------------------------------------------------------
     def production(self, name: str) -> str | None:
-        row = self.db.connection().execute(
-            "SELECT version FROM production WHERE model = ? ORDER BY position DESC LIMIT 1",
-            (name,),
-        ).fetchone()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT version FROM production WHERE model = ? ORDER BY position DESC LIMIT 1",
+                (name,),
+            )
+            .fetchone()
+        )
         return None if row is None else str(row[0])
 
     def history(self, name: str) -> list[str]:

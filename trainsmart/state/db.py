@@ -93,7 +93,9 @@ class Database:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None,
+                self.path,
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
                 check_same_thread=True,
             )
             conn.execute("PRAGMA journal_mode=WAL")

@@ -87,9 +87,13 @@ class JobStore:
         return [_job(r) for r in rows]
 
     def in_flight(self, model: str) -> Job | None:
-        r = self.db.connection().execute(
-            "SELECT * FROM jobs WHERE model = ? AND status IN ('queued', 'running')", (model,)
-        ).fetchone()
+        r = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM jobs WHERE model = ? AND status IN ('queued', 'running')", (model,)
+            )
+            .fetchone()
+        )
         return _job(r) if r else None
 
     def mark_running(self, job_id: int, pid: int, log_path: str) -> None:
@@ -115,7 +119,9 @@ class JobStore:
         return {r[0]: int(r[1]) for r in rows}
 
     def last_created(self, model: str) -> Job | None:
-        r = self.db.connection().execute(
-            "SELECT * FROM jobs WHERE model = ? ORDER BY id DESC LIMIT 1", (model,)
-        ).fetchone()
+        r = (
+            self.db.connection()
+            .execute("SELECT * FROM jobs WHERE model = ? ORDER BY id DESC LIMIT 1", (model,))
+            .fetchone()
+        )
         return _job(r) if r else None
