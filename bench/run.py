@@ -1,0 +1,185 @@
+"""`make bench`: measure side by side in one run and write docs/benchmarks.md.
+
+1. Prediction latency of the default model: PyTorch eager fp32 vs ONNX Runtime
+   fp32 and int8, batch 1 and 64.
+2. HTTP throughput of `/predict` vs a bare BentoML echo endpoint (the floor),
+   same payloads and concurrency, both started the same way, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.latency import Latency, model_latencies
+from bench.load import LoadResult, run_load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+def http_figures(
+    config: Path, bodies: list[object], hit_body: object, concurrency: int, total: int
+) -> dict[str, LoadResult]:
+    from trainsmart.demo.processes import (
+        ROOT as PROJECT,
+    )
+    from trainsmart.demo.processes import (
+        _spawn,
+        child_env,
+        free_port,
+        start_service,
+        wait_http,
+    )
+
+    env = child_env(config)
+    results: dict[str, LoadResult] = {}
+    port = free_port()
+    echo = _spawn(
+        "echo",
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "bench.echo_service:Echo",
+            "--working-dir",
+            str(PROJECT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        config.parent / "echo.log",
+        f"http://127.0.0.1:{port}",
+    )
+    try:
+        wait_http(echo, "/readyz")
+        results["echo (floor)"] = run_load(
+            echo.url + "/echo", bodies, concurrency=concurrency, total=total
+        )
+    finally:
+        echo.stop()
+    service = start_service(env, free_port(), config.parent / "service.log")
+    try:
+        wait_http(service, "/readyz")
+        results["/predict, cache misses"] = run_load(
+            service.url + "/predict", bodies, concurrency=concurrency, total=total
+        )
+        results["/predict, cache hits"] = run_load(
+            service.url + "/predict", [hit_body], concurrency=concurrency, total=total
+        )
+    finally:
+        service.stop()
+    return results
+
+
+def write_report(
+    path: Path, latencies: list[Latency], http: dict[str, LoadResult], concurrency: int
+) -> str:
+    floor = http["echo (floor)"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {dt.datetime.now(tz=dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}. Python {platform.python_version()}.",
+        "Every figure in a table comes from the same run, measured one after another.",
+        "",
+        "## 1. Prediction latency of the default model (fair-affairs MLP, preprocessing in graph)",
+        "",
+        "| engine | batch | median ms | p90 ms | speed-up vs PyTorch eager |",
+        "|---|---|---|---|---|",
+    ]
+    for lat in latencies:
+        base = next(x for x in latencies if x.batch == lat.batch and x.engine.startswith("pytorch"))
+        lines.append(
+            f"| {lat.engine} | {lat.batch} | {lat.median_ms:.3f} | {lat.p90_ms:.3f} | "
+            f"{base.median_ms / lat.median_ms:.2f}x |"
+        )
+    lines += [
+        "",
+        f"## 2. HTTP: `/predict` vs a bare BentoML echo endpoint (concurrency {concurrency})",
+        "",
+        "One row per request, the same payloads for both; the echo service is mounted on",
+        "BentoML exactly like the real one (`bench/echo_service.py`). `/predict` runs with",
+        "validation, ONNX Runtime, the LRU cache, the SQLite input log and metrics all on.",
+        "The load generator (Python, httpx) shares the machine's cores with the server.",
+        "",
+        "| endpoint | requests | failed | req/s | p50 ms | p99 ms | req/s vs floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in http.items():
+        lines.append(
+            f"| {name} | {r.requests} | {r.failures} | {r.rps:.0f} | {r.p50_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {r.rps / floor.rps:.2f}x |"
+        )
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+    from training.data import load_dataset
+    from trainsmart.registry import Registry
+    from trainsmart.settings import load_settings
+    from trainsmart.state import Database
+
+    workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-"))
+    config = workdir / "trainsmart.yaml"
+    config.write_text(f"data_dir: {workdir / 'data'}\n")
+    settings = load_settings(config)
+    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    from training.pipeline import train_and_register
+
+    outcome = train_and_register(settings, registry, progress=False)
+    registry.promote(settings.model_name, outcome.bundle.version, reason="bench", actor="bench")
+    variants = outcome.bundle.path / "variants"
+    dataset = load_dataset(settings.data)
+    frame = dataset.frame.sample(frac=1.0, random_state=0)
+    matrix = outcome.trained.encode(frame)
+    latencies = model_latencies(
+        outcome.model, variants / "fp32.onnx", variants / "int8.onnx", np.asarray(matrix)
+    )
+    records = frame.astype(float).to_dict(orient="records")
+    bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
+    http = http_figures(config, bodies, bodies[0], args.concurrency, args.requests)
+    print(write_report(args.out, latencies, http, args.concurrency))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
