@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from monitoring.errors import MonitoringError
-from trainsmart.settings import CONFIG_ENV, Settings
+from trainsmart.settings import Settings, child_environment
 from trainsmart.state.jobs import Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,6 @@ class _Running:
 def default_command() -> list[str]:
     """The retrain command; the job id is appended as its last argument."""
     return [sys.executable, "-m", "trainsmart.cli.main", "retrain", "--job-id"]
-
-
-def child_environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The monitor's environment plus what makes the child load the same settings."""
-    env = dict(os.environ)
-    config = getattr(type(settings), "yaml_file", None)
-    if config is not None:
-        env[CONFIG_ENV] = str(config)
-    env["TRAINSMART_DATA_DIR"] = str(settings.data_dir)
-    env.update(extra or {})
-    return env
 
 
 class SubprocessJobRunner(JobRunner):

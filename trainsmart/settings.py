@@ -129,3 +129,15 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     config = resolve_config_path(path)
     cls = type("Settings", (Settings,), {"yaml_file": config})
     return cls(**overrides)
+
+
+def child_environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus what makes a child process load the same settings."""
+    env = dict(os.environ)
+    config = type(settings).yaml_file
+    if config is not None:
+        env[CONFIG_ENV] = str(config)
+    env["TRAINSMART_DATA_DIR"] = str(settings.data_dir)
+    env["TRAINSMART_MODEL_NAME"] = settings.model_name
+    env.update(extra or {})
+    return env

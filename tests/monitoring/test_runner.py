@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.runner import SubprocessJobRunner, child_environment
+from monitoring.runner import SubprocessJobRunner
 from monitoring.settings import MonitoringSettings
-from trainsmart.settings import Settings, load_settings
+from trainsmart.settings import Settings, child_environment, load_settings
 from trainsmart.state import Database, Job, JobStatus, JobStore
 
 FINISH = """

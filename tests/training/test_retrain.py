@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from serving.runtime import ModelHolder
 from training.pipeline import TrainOutcome
 from training.retrain import run_retrain
 
@@ -56,6 +57,14 @@ def test_challenger_that_cannot_win_is_not_registered(
     assert env.registry.versions(name) == ["v1"]
     assert env.registry.production(name) == "v1"
     assert [a.action for a in env.registry.audit(name)] == ["promote"]
+    # the running service keeps answering with the champion
+    holder = ModelHolder(env.registry, name, env.settings.serving)
+    assert holder.refresh()
+    row = champion.trained.splits.test.frame.iloc[:1].to_dict(orient="records")
+    model = holder.current()
+    assert model.version == "v1"
+    assert model.predict_proba(model.contract.to_matrix(row)).shape == (1, 2)
+    assert not holder.refresh()
 
 
 def test_winning_challenger_is_promoted(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,8 +22,6 @@ class AppContext:
 
     @cached_property
     def settings(self) -> Settings:
-        if self.config is not None:
-            os.environ["TRAINSMART_CONFIG"] = str(self.config.resolve())  # children see it too
         return load_settings(self.config)
 
     @cached_property

@@ -18,6 +18,7 @@ import click
 
 from trainsmart.cli.context import AppContext
 from trainsmart.errors import TrainsmartError
+from trainsmart.settings import child_environment
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
@@ -88,7 +89,7 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
     """Start the BentoML prediction service on the production model."""
     settings = app.settings
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "TRAINSMART_DATA_DIR": str(settings.data_dir)}
+    env = child_environment(settings)
     command = [
         sys.executable,
         "-m",
