@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import os
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
@@ -46,39 +45,11 @@ def machine() -> str:
 def http_figures(
     config: Path, bodies: list[object], hit_body: object, concurrency: int, total: int
 ) -> dict[str, LoadResult]:
-    from trainsmart.demo.processes import (
-        ROOT as PROJECT,
-    )
-    from trainsmart.demo.processes import (
-        _spawn,
-        child_env,
-        free_port,
-        start_service,
-        wait_http,
-    )
+    from trainsmart.launch import child_env, free_port, start_service, wait_http
 
     env = child_env(config)
     results: dict[str, LoadResult] = {}
-    port = free_port()
-    echo = _spawn(
-        "echo",
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "bench.echo_service:Echo",
-            "--working-dir",
-            str(PROJECT),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env,
-        config.parent / "echo.log",
-        f"http://127.0.0.1:{port}",
-    )
+    echo = start_service(env, free_port(), config.parent / "echo.log", "bench.echo_service:Echo")
     try:
         wait_http(echo, "/readyz")
         results["echo (floor)"] = run_load(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from serving.predictor import Predictor
 from trainsmart.errors import InvalidInput, TrainsmartError
@@ -105,49 +106,45 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
     async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=int(exc.status_code))
 
-    async def _timed(
-        endpoint: str, request: Request, call: Callable[[Predictor, Any], Awaitable[Any]]
-    ) -> JSONResponse:
-        started = time.perf_counter()
-        predictor = get_predictor()
-        status = 200
-        try:
-            result = await call(predictor, await _json(request))
-            return JSONResponse(result)
-        except TrainsmartError as exc:
-            status = int(exc.status_code)
-            raise
-        finally:
-            predictor.observe(endpoint, status, started)
+    def add_route(
+        path: str,
+        handler: Callable[[Predictor, Any], dict[str, Any]],
+        request_model: type[BaseModel],
+        response_model: type[BaseModel],
+        summary: str,
+    ) -> None:
+        name = path.strip("/")
 
-    @app.post(
-        "/predict",
-        response_model=PredictResponse,
-        responses=ERRORS,
-        openapi_extra=_body_schema(PredictRequest),
-        summary="Predict the class of each row with the production model",
-    )
-    async def predict(request: Request) -> JSONResponse:
-        from starlette.concurrency import run_in_threadpool
+        async def endpoint(request: Request) -> JSONResponse:
+            started = time.perf_counter()
+            predictor = get_predictor()
+            status = 200
+            try:
+                body = await _json(request)
+                return JSONResponse(await run_in_threadpool(handler, predictor, body))
+            except TrainsmartError as exc:
+                status = int(exc.status_code)
+                raise
+            finally:
+                predictor.observe(name, status, started)
 
-        async def call(p: Predictor, body: Any) -> Any:
-            return await run_in_threadpool(p.predict, body)
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            name=name,
+            summary=summary,
+            response_model=response_model,
+            responses=ERRORS,
+            openapi_extra=_body_schema(request_model),
+        )
 
-        return await _timed("predict", request, call)
-
-    @app.post(
-        "/feedback",
-        response_model=FeedbackResponse,
-        responses=ERRORS,
-        openapi_extra=_body_schema(FeedbackRequest),
-        summary="Record the true label of a served row",
-    )
-    async def feedback(request: Request) -> JSONResponse:
-        from starlette.concurrency import run_in_threadpool
-
-        async def call(p: Predictor, body: Any) -> Any:
-            return await run_in_threadpool(p.feedback, body)
-
-        return await _timed("feedback", request, call)
-
+    add_route(
+        "/predict", Predictor.predict, PredictRequest, PredictResponse,
+        "Predict the class of each row with the production model",
+    )  # fmt: skip
+    add_route(
+        "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
+        "Record the true label of a served row",
+    )  # fmt: skip
     return app

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trainsmart.demo.processes import child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.demo.scenario import build_scenario, write_config
+from trainsmart.launch import child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
 from trainsmart.state import Database, InputLog, JobStatus, JobStore

@@ -88,21 +88,10 @@ def train(app: AppContext, promote: bool | None, quiet: bool) -> None:
 def serve(app: AppContext, host: str | None, port: int | None) -> None:
     """Start the BentoML prediction service on the production model."""
     settings = app.settings
-    root = Path(__file__).resolve().parents[2]
+    from trainsmart.launch import service_command
+
     env = child_environment(settings)
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:Trainsmart",
-        "--working-dir",
-        str(root),
-        "--host",
-        host or settings.serving.host,
-        "--port",
-        str(port or settings.serving.port),
-    ]
+    command = service_command(host or settings.serving.host, port or settings.serving.port)
     sys.exit(subprocess.call(command, env=env))
 
 

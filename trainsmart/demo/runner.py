@@ -20,7 +20,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from trainsmart.demo.processes import (
+from trainsmart.demo.scenario import SHIFT_DESCRIPTION, build_scenario, write_config
+from trainsmart.demo.traffic import TrafficReplayer
+from trainsmart.launch import (
     Child,
     child_env,
     free_port,
@@ -28,8 +30,6 @@ from trainsmart.demo.processes import (
     start_service,
     wait_http,
 )
-from trainsmart.demo.scenario import SHIFT_DESCRIPTION, build_scenario, write_config
-from trainsmart.demo.traffic import TrafficReplayer
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings, load_settings
 from trainsmart.state import Database, JobStore

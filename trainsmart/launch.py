@@ -79,22 +79,22 @@ def child_env(config: Path | None, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_service(env: dict[str, str], port: int, log_path: Path) -> Child:
-    """``bentoml serve serving.service:Trainsmart`` on 127.0.0.1:``port``."""
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:Trainsmart",
-        "--working-dir",
-        str(ROOT),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    return _spawn("service", command, env, log_path, f"http://127.0.0.1:{port}")
+def service_command(host: str, port: int, service: str = "serving.service:Trainsmart") -> list[str]:
+    """The ``bentoml serve`` command line of a service in this project."""
+    return [
+        sys.executable, "-m", "bentoml", "serve", service,
+        "--working-dir", str(ROOT), "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
+def start_service(
+    env: dict[str, str], port: int, log_path: Path, service: str = "serving.service:Trainsmart"
+) -> Child:
+    """``bentoml serve SERVICE`` on 127.0.0.1:``port``."""
+    command = service_command("127.0.0.1", port, service)
+    return _spawn(
+        service.split(":")[-1].lower(), command, env, log_path, f"http://127.0.0.1:{port}"
+    )
 
 
 def start_monitor(env: dict[str, str], port: int, log_path: Path) -> Child:

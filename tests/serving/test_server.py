@@ -1,0 +1,83 @@
+"""Real-server tier: `bentoml serve` on a free port, readiness and hot swap under load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BundleFactory, fair_row
+from trainsmart.launch import Child, child_env, free_port, start_service, wait_http
+from trainsmart.registry import Registry
+from trainsmart.settings import Settings
+from trainsmart.state import InputLog
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def service(settings: Settings, tmp_path: Path) -> Iterator[Child]:
+    env = child_env(
+        None,
+        TRAINSMART_DATA_DIR=str(settings.data_dir),
+        TRAINSMART_MODEL_NAME="fair",
+        TRAINSMART_SERVING__RELOAD_INTERVAL_S="0.3",
+    )
+    child = start_service(env, free_port(), tmp_path / "service.log")
+    yield child
+    child.stop()
+
+
+def test_not_ready_until_a_model_is_promoted_then_swaps_under_load(
+    service: Child, make_bundle: BundleFactory, registry: Registry, input_log: InputLog
+) -> None:
+    wait_http(service, "/livez")
+    assert httpx.get(service.url + "/readyz").status_code == 503
+    early = httpx.post(service.url + "/predict", json={"instances": [fair_row()]})
+    assert early.status_code == 503 and "error" in early.json()
+
+    v1 = make_bundle(bias=-2.0)
+    wait_http(service, "/readyz", timeout_s=30)
+
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer(seed: int) -> None:
+        with httpx.Client(base_url=service.url, timeout=30.0) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                r = client.post(
+                    "/predict", json={"instances": [fair_row(age=20 + (seed * i) % 40)]}
+                )
+                answers.append((r.status_code, r.json().get("version")))
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in (1, 7, 13)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    v2 = make_bundle(bias=2.0)  # registers and promotes while traffic flows
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(v == v2 for _, v in answers[-10:]):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+
+    statuses = {s for s, _ in answers}
+    versions = [v for _, v in answers]
+    assert statuses == {200}, f"failed requests during the swap: {statuses}"
+    assert v1 in versions and v2 in versions
+    # once a worker answered with v2 it never goes back to v1
+    assert v1 not in versions[versions.index(v2) + 5 :]
+    assert input_log.count("fair") == len(answers)
+    metrics = httpx.get(service.url + "/metrics").text
+    assert f'trainsmart_model_info{{model="fair",version="{v2}"}} 1.0' in metrics
+    assert f'trainsmart_model_info{{model="fair",version="{v1}"}} 0.0' in metrics
+    assert "trainsmart_predictions_total" in metrics
+    assert 'trainsmart_cache_requests_total{result="miss"}' in metrics
