@@ -31,6 +31,7 @@ bench: install
 
 check: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 format: install

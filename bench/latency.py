@@ -56,6 +56,10 @@ def model_latencies(
         results.append(Latency("pytorch eager fp32", batch, med, p90))
         for name, session in sessions.items():
             feed = {session.get_inputs()[0].name: x}
-            med, p90 = _measure(lambda s=session, f=feed: s.run(None, f), repeats)
+
+            def infer(s: ort.InferenceSession = session, f: dict[str, np.ndarray] = feed) -> object:
+                return s.run(None, f)
+
+            med, p90 = _measure(infer, repeats)
             results.append(Latency(name, batch, med, p90))
     return results

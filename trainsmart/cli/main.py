@@ -90,7 +90,10 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
     settings = app.settings
     from trainsmart.launch import service_command
 
-    env = child_environment(settings)
+    # BentoML reads the worker count when it imports the service, before settings load
+    env = child_environment(
+        settings, {"TRAINSMART_SERVING__WORKERS": str(settings.serving.workers)}
+    )
     command = service_command(host or settings.serving.host, port or settings.serving.port)
     sys.exit(subprocess.call(command, env=env))
 

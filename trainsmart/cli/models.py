@@ -84,8 +84,27 @@ def show(app: AppContext, name: str, version: str | None) -> None:
         table.add_row(f.name, f.kind, span, str(f.nullable))
     console.print(table)
     console.print(f"classes: {contract.classes}")
-    console.print("metrics:", json.dumps(bundle.metrics(), indent=2))
-    console.print("lineage:", bundle.lineage().model_dump_json(indent=2))
+    metrics = bundle.metrics()
+    names = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
+    scores = Table(title="test metrics per variant (serving = the variant in model.onnx)")
+    scores.add_column("variant")
+    for column in names:
+        scores.add_column(column)
+    for variant, values in metrics.items():
+        if "accuracy" in values and variant != "validation":
+            scores.add_row(
+                variant,
+                *(
+                    f"{values[n]:.{0 if n == 'rows' else 4}f}" if n in values else "-"
+                    for n in names
+                ),
+            )
+    console.print(scores)
+    for extra in ("validation", "latency_ms"):
+        if extra in metrics:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics[extra].items())
+            console.print(f"{extra}: {shown}")
+    console.print("lineage:", json.dumps(bundle.lineage().model_dump(), indent=2))
     console.print(f"production history: {registry.history(name)}")
 
 
