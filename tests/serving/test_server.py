@@ -81,3 +81,39 @@ def test_not_ready_until_a_model_is_promoted_then_swaps_under_load(
     assert f'trainsmart_model_info{{model="fair",version="{v1}"}} 0.0' in metrics
     assert "trainsmart_predictions_total" in metrics
     assert 'trainsmart_cache_requests_total{result="miss"}' in metrics
+
+
+def test_two_workers_log_every_row_to_one_sqlite_file(
+    settings: Settings, tmp_path: Path, make_bundle: BundleFactory, input_log: InputLog
+) -> None:
+    version = make_bundle()
+    env = child_env(
+        None,
+        TRAINSMART_DATA_DIR=str(settings.data_dir),
+        TRAINSMART_MODEL_NAME="fair",
+        TRAINSMART_SERVING__WORKERS="2",
+    )
+    service = start_service(env, free_port(), tmp_path / "service2.log")
+    try:
+        wait_http(service, "/readyz")
+        results: list[int] = []
+
+        def send(offset: int) -> None:
+            with httpx.Client(base_url=service.url, timeout=30.0) as client:
+                for i in range(50):
+                    rows = [fair_row(age=float(offset + i)), fair_row(educ=float(i))]
+                    results.append(client.post("/predict", json={"instances": rows}).status_code)
+
+        threads = [threading.Thread(target=send, args=(k * 100,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert results == [200] * 200
+        assert input_log.count("fair", version) == 400
+        metrics = httpx.get(service.url + "/metrics").text
+        assert f'trainsmart_model_info{{model="fair",version="{version}"}} 1.0' in metrics
+    finally:
+        service.stop()
+    started = service.log_path.read_text().count("Service trainsmart initialized")
+    assert started == 2, "the service did not run two workers"
