@@ -10,6 +10,7 @@
      +-- Conflict (409)
      |    +-- RegistryError (409)  bad promote/rollback, invalid bundle
      +-- NotReady (503)            no production model loaded yet
+     |    +-- StateUnavailable (503) the state database cannot be written right now
      +-- TrainingError (500)       parity check failed, bad dataset config, ...
      +-- ConfigError (500)         settings that cannot work
 
@@ -99,6 +100,10 @@ class RegistryError(Conflict):
 
 class NotReady(TrainsmartError):
     status_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class StateUnavailable(NotReady):
+    """The shared state database (input log, feedback, jobs) refused a write."""
 
 
 class TrainingError(TrainsmartError):

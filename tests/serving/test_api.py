@@ -17,7 +17,7 @@ from serving.runtime import ModelHolder
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import InputLog
+from trainsmart.state import Database, InputLog
 
 
 @pytest.fixture
@@ -229,3 +229,31 @@ def test_corrupt_bundle_is_refused_and_champion_keeps_serving(
     )
     assert not holder.refresh()
     assert client.post("/predict", json={"instances": [fair_row()]}).json()["version"] == v1
+
+
+def test_unwritable_input_log_is_503_and_nothing_half_written(
+    make_bundle: BundleFactory,
+    holder: ModelHolder,
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+) -> None:
+    make_bundle()
+    holder.refresh()
+    impatient = InputLog(Database(settings.paths.state_db, busy_timeout_s=0.1))
+    predictor = Predictor(
+        holder, None, impatient, ServingMetrics(CollectorRegistry()), settings.serving, registry
+    )
+    client = TestClient(create_api(lambda: predictor))
+    assert client.post("/predict", json={"instances": [fair_row()]}).status_code == 200
+    other_process = Database(settings.paths.state_db).connection()
+    other_process.execute("BEGIN IMMEDIATE")  # someone else holds the write lock
+    try:
+        response = client.post("/predict", json={"instances": [fair_row(), fair_row(age=40)]})
+    finally:
+        other_process.execute("ROLLBACK")
+    assert response.status_code == 503
+    assert "input log" in response.json()["error"]
+    assert input_log.count("fair") == 1
+    assert client.post("/predict", json={"instances": [fair_row()]}).status_code == 200
+    assert input_log.count("fair") == 2

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trainsmart.errors import RequestNotFound
+from trainsmart.errors import RequestNotFound, StateUnavailable
 from trainsmart.state.db import Database
 
 
@@ -73,12 +74,18 @@ class InputLog:
             (request_id, i, now, model, version, json.dumps(row), json.dumps(pred), int(hit))
             for i, (row, pred, hit) in enumerate(zip(rows, predictions, cache_hits, strict=True))
         ]
-        with self.db.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
-                " prediction, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                records,
-            )
+        try:
+            with self.db.transaction() as conn:
+                conn.executemany(
+                    "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
+                    " prediction, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    records,
+                )
+        except sqlite3.Error as exc:
+            raise StateUnavailable(
+                f"the input log at {self.db.path} could not be written ({exc}); the request was "
+                "not answered so that no input escapes monitoring; retry, and check the disk"
+            ) from exc
 
     def request(self, request_id: str) -> list[LoggedRow]:
         """The logged rows of one request, in order."""
