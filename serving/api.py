@@ -8,6 +8,7 @@ parsed here, not by FastAPI, so every 4xx is ours: ``{"error": ..., "field": ...
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from serving.predictor import Predictor
-from trainsmart.errors import InvalidInput, TrainsmartError
+from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError, UnsupportedMediaType
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 class Prediction(BaseModel):
@@ -79,15 +81,20 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
 async def _json(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/json"):
-        raise InvalidInput(
+        raise UnsupportedMediaType(
             f"header 'content-type': expected application/json, got {content_type!r}",
             field="content-type",
         )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit", field="body"
+        )
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        from trainsmart.errors import PayloadTooLarge
-
-        raise PayloadTooLarge(f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit")
+        raise PayloadTooLarge(
+            f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit", field="body"
+        )
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -105,6 +112,14 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
     @app.exception_handler(TrainsmartError)
     async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=int(exc.status_code))
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error while answering a request")
+        return JSONResponse(
+            {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
+            status_code=500,
+        )
 
     def add_route(
         path: str,
@@ -124,6 +139,9 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
                 return JSONResponse(await run_in_threadpool(handler, predictor, body))
             except TrainsmartError as exc:
                 status = int(exc.status_code)
+                raise
+            except Exception:
+                status = 500
                 raise
             finally:
                 predictor.observe(name, status, started)

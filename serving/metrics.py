@@ -7,6 +7,8 @@ BentoML's ``/metrics`` aggregates; gauges declare how workers combine.
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -54,14 +56,16 @@ class ServingMetrics:
             ["model"],
             registry=registry,
         )
-        self._served: set[tuple[str, str]] = set()
+        self._served: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
 
     def serving(self, model: str, version: str) -> None:
-        """Mark ``version`` as the one served (and the earlier ones as not)."""
-        for name, old in self._served:
-            if name == model and old != version:
-                self.model_info.labels(model=name, version=old).set(0)
-        self.model_info.labels(model=model, version=version).set(1)
-        if (model, version) not in self._served and any(n == model for n, _ in self._served):
-            self.model_swaps.labels(model=model).inc()
-        self._served.add((model, version))
+        """Mark ``version`` as the one served (and the earlier ones as not); count swaps."""
+        with self._lock:
+            seen = self._served.setdefault(model, set())
+            for old in seen - {version}:
+                self.model_info.labels(model=model, version=old).set(0)
+            self.model_info.labels(model=model, version=version).set(1)
+            if seen and version not in seen:
+                self.model_swaps.labels(model=model).inc()
+            seen.add(version)

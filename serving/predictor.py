@@ -80,7 +80,6 @@ class Predictor:
                 field="instances",
             )
         model = self.holder.current()
-        self.metrics.serving(model.name, model.version)
         matrix = model.contract.to_matrix(rows)
         predictions, hits = self._predict_rows(model, matrix)
         request_id = uuid.uuid4().hex

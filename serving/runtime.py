@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,10 +100,18 @@ class ModelHolder:
         holder.current().version    # "v1"
     """
 
-    def __init__(self, registry: Registry, name: str, settings: ServingSettings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        name: str,
+        settings: ServingSettings,
+        on_swap: Callable[[LoadedModel], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.name = name
         self.settings = settings
+        self.on_swap = on_swap
+        """Called after each swap (metrics), from the thread that swapped."""
         self._current: LoadedModel | None = None
         self._refused: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -138,6 +147,8 @@ class ModelHolder:
                 logger.error("refused %s:%s, still serving %s: %s", self.name, version, kept, exc)
                 return False
             self._current = loaded
+            if self.on_swap is not None:
+                self.on_swap(loaded)
             logger.info(
                 "now serving %s:%s (was %s)",
                 self.name,

@@ -9,7 +9,6 @@ Routes: ``POST /predict``, ``POST /feedback`` (``serving.api``), plus BentoML's
 from __future__ import annotations
 
 import logging
-import os
 
 import bentoml
 from prometheus_client import REGISTRY
@@ -25,7 +24,10 @@ from trainsmart.state import Database, InputLog
 
 logger = logging.getLogger("trainsmart.serving")
 
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+def _workers() -> int:
+    """BentoML needs the worker count when this module is imported, before ``__init__``."""
+    return load_settings().serving.workers
 
 
 def _predictor() -> Predictor:
@@ -39,7 +41,7 @@ api = create_api(_predictor)
 @bentoml.service(
     name="trainsmart",
     traffic={"timeout": 30},
-    workers=int(os.environ.get("TRAINSMART_SERVING__WORKERS", "1")),
+    workers=_workers(),
 )
 @bentoml.asgi_app(api, path="/")
 class Trainsmart:
@@ -50,7 +52,13 @@ class Trainsmart:
         self.settings = settings
         db = Database(settings.paths.state_db)
         self.registry = Registry(settings.paths.model_store, db)
-        self.holder = ModelHolder(self.registry, settings.model_name, settings.serving)
+        metrics = ServingMetrics(REGISTRY)
+        self.holder = ModelHolder(
+            self.registry,
+            settings.model_name,
+            settings.serving,
+            on_swap=lambda model: metrics.serving(model.name, model.version),
+        )
         self.holder.refresh()
         cache = (
             LRUCache(settings.serving.cache_size, settings.serving.cache_ttl_s)
@@ -61,13 +69,10 @@ class Trainsmart:
             self.holder,
             cache,
             InputLog(db),
-            ServingMetrics(REGISTRY),
+            metrics,
             settings.serving,
             self.registry,
         )
-        if self.holder.ready:
-            model = self.holder.current()
-            self.predictor.metrics.serving(model.name, model.version)
         self.reloader = Reloader(self.holder, settings.serving.reload_interval_s)
         self.reloader.start()
 

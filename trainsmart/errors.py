@@ -3,6 +3,7 @@
     TrainsmartError (500)
      +-- InvalidInput (400)         bad request body: names the field and what was expected
      |    +-- PayloadTooLarge (413)
+     |    +-- UnsupportedMediaType (415)
      +-- Unauthorized (401)
      +-- NotFound (404)
      |    +-- ModelNotFound (404)
@@ -61,6 +62,10 @@ class InvalidInput(TrainsmartError):
 
 class PayloadTooLarge(InvalidInput):
     status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class UnsupportedMediaType(InvalidInput):
+    status_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
 class Unauthorized(TrainsmartError):

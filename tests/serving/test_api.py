@@ -108,6 +108,8 @@ BAD_CASES: list[tuple[str, Any, int, str]] = [
     ("row not an object", {"instances": [[1, 2, 3]]}, 400, "instances[0]"),
     ("missing instances", {"rows": []}, 400, "rows"),
     ("body not an object", [fair_row()], 400, "body"),
+    ("beyond float32", {"instances": [fair_row(educ=1e39)]}, 400, "instances[0].educ"),
+    ("int too big for a float", {"instances": [fair_row(age=10**400)]}, 400, "instances[0].age"),
 ]
 
 
@@ -136,7 +138,11 @@ def test_bad_input_gets_4xx_naming_the_field(
 
 @pytest.mark.parametrize("spelling", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused(
-    make_bundle: BundleFactory, holder: ModelHolder, client: TestClient, spelling: str
+    make_bundle: BundleFactory,
+    holder: ModelHolder,
+    client: TestClient,
+    input_log: InputLog,
+    spelling: str,
 ) -> None:
     make_bundle()
     holder.refresh()
@@ -148,6 +154,8 @@ def test_nan_and_infinity_are_refused(
     assert response.status_code == 400
     assert response.json()["field"] == "instances[0].rate_marriage"
     assert "finite number" in response.json()["error"]
+    assert input_log.count() == 0
+    assert client.post("/predict", json={"instances": [fair_row()]}).status_code == 200
 
 
 def test_malformed_json_and_wrong_content_type(
@@ -158,7 +166,7 @@ def test_malformed_json_and_wrong_content_type(
     bad = client.post("/predict", content="{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 400 and bad.json()["field"] == "body"
     text = client.post("/predict", content="a=1", headers={"content-type": "text/plain"})
-    assert text.status_code == 400 and text.json()["field"] == "content-type"
+    assert text.status_code == 415 and text.json()["field"] == "content-type"
 
 
 def test_too_many_rows_is_413(
@@ -257,3 +265,51 @@ def test_unwritable_input_log_is_503_and_nothing_half_written(
     assert input_log.count("fair") == 1
     assert client.post("/predict", json={"instances": [fair_row()]}).status_code == 200
     assert input_log.count("fair") == 2
+
+
+def test_swap_updates_model_info_without_waiting_for_traffic(
+    make_bundle: BundleFactory, registry: Registry, settings: Settings
+) -> None:
+    metrics_registry = CollectorRegistry()
+    metrics = ServingMetrics(metrics_registry)
+    holder = ModelHolder(
+        registry, "fair", settings.serving, on_swap=lambda m: metrics.serving(m.name, m.version)
+    )
+    v1 = make_bundle()
+    holder.refresh()
+    v2 = make_bundle()
+    holder.refresh()
+
+    def info(version: str) -> float | None:
+        return metrics_registry.get_sample_value(
+            "trainsmart_model_info", {"model": "fair", "version": version}
+        )
+
+    assert (info(v1), info(v2)) == (0.0, 1.0)
+    assert metrics_registry.get_sample_value("trainsmart_model_swaps_total", {"model": "fair"}) == 1
+
+
+def test_unexpected_error_is_json_500_and_counted(
+    make_bundle: BundleFactory,
+    holder: ModelHolder,
+    client: TestClient,
+    metrics_registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_bundle()
+    holder.refresh()
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(Predictor, "_predict_rows", boom)
+    failing = TestClient(client.app, raise_server_exceptions=False)
+    response = failing.post("/predict", json={"instances": [fair_row()]})
+    assert response.status_code == 500
+    assert "internal error (RuntimeError)" in response.json()["error"]
+    assert (
+        metrics_registry.get_sample_value(
+            "trainsmart_request_duration_seconds_count", {"endpoint": "predict", "status": "500"}
+        )
+        == 1.0
+    )

@@ -20,8 +20,6 @@ from trainsmart.cli.context import AppContext
 from trainsmart.errors import TrainsmartError
 from trainsmart.settings import child_environment
 
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
@@ -50,6 +48,7 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     )
     for ours in ("trainsmart", "training", "serving", "monitoring"):
         logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.INFO)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage reports from here or children
     ctx.obj = AppContext(config=config)
 
 

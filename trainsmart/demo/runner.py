@@ -227,11 +227,15 @@ def _write_artifacts(
 
 
 def _print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
-    table = Table(title="accuracy on the shifted traffic (rows each version served)")
+    table = Table(title="accuracy per version (rows it served)")
     table.add_column("version")
-    table.add_column("accuracy")
-    for version, acc in summary.get("accuracy_on_shifted_traffic", {}).items():
-        table.add_row(version, "-" if acc is None else f"{acc:.3f}")
+    table.add_column("shifted traffic")
+    table.add_column("in-distribution")
+    shifted = summary.get("accuracy_on_shifted_traffic", {})
+    usual = summary.get("accuracy_in_distribution", {})
+    for version in sorted({*shifted, *usual}, key=lambda v: int(v[1:])):
+        cells = [shifted.get(version), usual.get(version)]
+        table.add_row(version, *("-" if c is None else f"{c:.3f}" for c in cells))
     console.print(table)
     if "error" in summary:
         console.print(f"[red]error:[/red] {summary['error']}")

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from trainsmart.errors import InvalidInput
 
 Category = int | float | str
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class FeatureSpec(BaseModel):
@@ -108,9 +109,14 @@ class InputContract(BaseModel):
         if isinstance(value, bool):
             raise InvalidInput.for_field(field, spec.expected(), value)
         if isinstance(value, int | float):
-            number = float(value)
-            if not math.isfinite(number):
-                raise InvalidInput.for_field(field, spec.expected(), value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int with hundreds of digits
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+                raise InvalidInput.for_field(
+                    field, spec.expected() + f" (within +-{FLOAT32_MAX:.3g})", value
+                )
             return number
         if (
             isinstance(value, str)

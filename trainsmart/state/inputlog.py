@@ -96,6 +96,15 @@ class InputLog:
 
     def add_feedback(self, request_id: str, label: str, row_index: int = 0) -> None:
         """Record the ground-truth label of one logged row; a later label replaces it."""
+        try:
+            self._add_feedback(request_id, label, row_index)
+        except sqlite3.Error as exc:
+            raise StateUnavailable(
+                f"the feedback label could not be written to {self.db.path} ({exc}); nothing "
+                "was recorded, send it again"
+            ) from exc
+
+    def _add_feedback(self, request_id: str, label: str, row_index: int) -> None:
         with self.db.transaction() as conn:
             found = conn.execute(
                 "SELECT 1 FROM inputs WHERE request_id = ? AND row_index = ?",
