@@ -20,9 +20,8 @@ import pandas as pd
 
 from training.settings import FeatureConfig
 from trainsmart.errors import TrainingError
-from trainsmart.registry.contract import Category, FeatureSpec, InputContract
+from trainsmart.registry.contract import UNKNOWN_CODE, Category, FeatureSpec, InputContract
 
-UNKNOWN_CODE = -1.0
 """Code given to a string category that the contract does not list."""
 
 

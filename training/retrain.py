@@ -29,7 +29,7 @@ import pandas as pd
 
 from training.data import labels_to_str, load_dataset
 from training.encoding import encode_frame, frame_from_rows
-from trainsmart.errors import TrainingError
+from trainsmart.errors import RegistryError, TrainingError
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
@@ -176,6 +176,16 @@ def run_retrain(
     outcome.reason = (
         f"challenger {cfg.metric} {new:.3f} beat champion {old:.3f} by >= {cfg.margin:g}"
     )
-    registry.promote(name, bundle.version, actor=f"retrain-job:{job_id}", reason=outcome.reason)
+    try:
+        registry.promote(
+            name,
+            bundle.version,
+            actor=f"retrain-job:{job_id}",
+            reason=outcome.reason,
+            only_if_current=champion,
+        )
+    except RegistryError as exc:
+        outcome.reason = f"{outcome.reason}, but {exc.message}"
+        return outcome
     outcome.status, outcome.version = "promoted", bundle.version
     return outcome

@@ -71,3 +71,16 @@ def test_crash_mid_promotion_leaves_the_old_pointer(
         registry.promote("fair", v2, reason="will crash")
     assert registry.production("fair") == v1
     assert registry.history("fair") == [v1]
+
+
+def test_promote_only_if_current_refuses_when_production_moved(
+    make_bundle: BundleFactory, registry: Registry
+) -> None:
+    v1 = make_bundle()
+    v2 = make_bundle()  # production moved on while a retrain (expecting v1) trained
+    v3 = make_bundle(promote=False)
+    with pytest.raises(RegistryError, match=f"moved from {v1} to {v2}"):
+        registry.promote("fair", v3, reason="challenger", only_if_current=v1)
+    assert registry.production("fair") == v2
+    registry.promote("fair", v3, reason="challenger", only_if_current=v2)
+    assert registry.production("fair") == v3

@@ -24,12 +24,13 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
 
     settings = app.settings
     metrics_registry = CollectorRegistry()
+    runner = SubprocessJobRunner(settings, app.jobs)
     monitor = Monitor(
         settings,
         app.registry,
         app.input_log,
         app.jobs,
-        SubprocessJobRunner(settings, app.jobs),
+        runner,
         MonitorMetrics(metrics_registry),
     )
     if once:
@@ -52,4 +53,7 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
     try:
         monitor.run(stop)
     finally:
+        # retrain jobs run in their own session: a signal to the monitor does not reach them
+        runner.stop()
         server.shutdown()
+        server.server_close()

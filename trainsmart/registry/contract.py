@@ -17,6 +17,8 @@ from trainsmart.errors import InvalidInput
 
 Category = int | float | str
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+UNKNOWN_CODE = -1.0
+"""Model input code of a category string not seen in training (the unknown bucket)."""
 
 
 class FeatureSpec(BaseModel):
@@ -27,7 +29,8 @@ class FeatureSpec(BaseModel):
     dtype: Literal["float32"] = "float32"
     """Type of the model's input column (categorical values are passed as codes)."""
     categories: list[Category] | None = None
-    """Categories seen in the training split; others go to the unknown bucket."""
+    """Categories seen in the training split. Any other value is accepted and goes to the
+    model's unknown bucket (string categories are passed as their index, unknown as -1)."""
     min: float | None = None
     """Smallest value seen in the training split (numeric features)."""
     max: float | None = None
@@ -35,11 +38,24 @@ class FeatureSpec(BaseModel):
     nullable: bool = True
     """null is accepted and imputed inside the model graph."""
 
+    @property
+    def string_categories(self) -> bool:
+        """A categorical feature whose categories are strings (passed to the model as codes)."""
+        return (
+            self.kind == "categorical"
+            and bool(self.categories)
+            and all(isinstance(c, str) for c in self.categories or [])
+        )
+
     def expected(self) -> str:
         if self.kind == "numeric" or self.categories is None:
             text = "a finite number"
-        elif all(isinstance(c, str) for c in self.categories):
-            text = "one of the strings " + ", ".join(repr(c) for c in self.categories)
+        elif self.string_categories:
+            text = (
+                "a string (seen: "
+                + ", ".join(repr(c) for c in self.categories)
+                + "; others go to the unknown bucket)"
+            )
         else:
             text = (
                 "a finite number (category code, seen: "
@@ -118,13 +134,9 @@ class InputContract(BaseModel):
                     field, spec.expected() + f" (within +-{FLOAT32_MAX:.3g})", value
                 )
             return number
-        if (
-            isinstance(value, str)
-            and spec.kind == "categorical"
-            and spec.categories is not None
-            and value in spec.categories
-        ):
-            return float(spec.categories.index(value))
+        if isinstance(value, str) and spec.string_categories:
+            categories = spec.categories or []
+            return float(categories.index(value)) if value in categories else UNKNOWN_CODE
         raise InvalidInput.for_field(field, spec.expected(), value)
 
     def parse_label(self, label: Any, field: str = "label") -> str:

@@ -134,8 +134,20 @@ class Registry:
         )
         return [str(r[0]) for r in rows]
 
-    def promote(self, name: str, version: str, *, actor: str | None = None, reason: str) -> None:
-        """Make ``version`` the production version of ``name`` (atomic, audited)."""
+    def promote(
+        self,
+        name: str,
+        version: str,
+        *,
+        actor: str | None = None,
+        reason: str,
+        only_if_current: str | None = None,
+    ) -> None:
+        """Make ``version`` the production version of ``name`` (atomic, audited).
+
+        With ``only_if_current``, promote only while that version is still in production
+        (a retrain must not override a rollback made while it trained).
+        """
         bundle = self.get(name, version)
         bundle.verify()
         with self.db.transaction() as conn:
@@ -145,6 +157,11 @@ class Registry:
                 (name,),
             ).fetchone()
             current = None if top is None else str(top["version"])
+            if only_if_current is not None and current != only_if_current:
+                raise RegistryError(
+                    f"{name}: production moved from {only_if_current} to {current} meanwhile; "
+                    f"{version} was not promoted (promote it by hand if it should serve)"
+                )
             if current == version:
                 raise RegistryError(f"{name}:{version} is already in production; nothing to do")
             position = 0 if top is None else int(top["position"]) + 1
