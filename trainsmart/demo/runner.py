@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,7 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
         )
         timeline.add(
             f"{len(wins)} in-distribution windows checked",
-            dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins],
+            dataset_drift=[_drifted(w) for w in wins],
         )
 
         shifted_rows, shifted_labels = scenario.rows(scenario.shifted)
@@ -139,12 +140,12 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
         # exactly the windows the policy needs, so the retrain sees the same rows every run
         send_shifted(settings.monitoring.consecutive_windows * window)
         job = _wait("a retrain job", lambda: jobs.last_created(name), 90, children)
-        drifted = [w for w in _windows_of(settings, v1) if w["result"]["dataset_drift"]]
+        drifted = [w for w in _windows_of(settings, v1) if _drifted(w)]
         timeline.add(
             "drift detected, retrain job started",
             job=job.id,
             drifted_windows=len(drifted),
-            drift_share=drifted[-1]["result"]["drift_share"] if drifted else None,
+            drift_share=_share(drifted[-1]) if drifted else None,
         )
         finished = _wait(
             "the retrain job to finish",
@@ -168,8 +169,8 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
         )
         timeline.add(
             f"{len(wins2)} windows on {v2}",
-            dataset_drift=[bool(w["result"]["dataset_drift"]) for w in wins2],
-            drift_share=[round(w["result"]["drift_share"], 3) for w in wins2],
+            dataset_drift=[_drifted(w) for w in wins2],
+            drift_share=[_share(w) for w in wins2],
         )
         score = replayer.score
         summary.update(
@@ -183,14 +184,21 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
             requests=score.requests,
             failed_requests=score.failed_requests,
             feedback_labels=score.feedback_sent,
-            drift_subsided=not any(w["result"]["dataset_drift"] for w in wins2),
+            drift_subsided=not any(_drifted(w) for w in wins2),
+            accuracy_on_same_unseen_shifted_rows=_offline_accuracy(
+                settings, registry, [v1, str(v2)], shifted_rows[cursor:], shifted_labels[cursor:]
+            ),
+            accuracy_on_same_unseen_in_distribution_rows=_offline_accuracy(
+                settings, registry, [v1, str(v2)], rows[n_in:], labels[n_in:]
+            ),
             retrain_job=finished.result,
         )
         _scrape(service, run_dir / "service-metrics.txt")
         _scrape(monitor, run_dir / "monitor-metrics.txt")
-    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
-        summary["error"] = str(exc)
-        timeline.add("the loop did not close", error=str(exc).splitlines()[0])
+    except Exception as exc:  # any failure: keep the artifacts, say what broke, exit non-zero
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        timeline.add("the loop did not close", error=summary["error"].splitlines()[0])
     finally:
         for child in children:
             child.stop()
@@ -198,6 +206,35 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
     _write_artifacts(run_dir, settings, timeline, summary, jobs)
     _print_summary(console, summary, run_dir)
     return summary
+
+
+def _drifted(window: dict[str, Any]) -> bool:
+    """Dataset drift of a journal line (a skipped window has no result: not drifted)."""
+    return bool(window.get("result", {}).get("dataset_drift"))
+
+
+def _share(window: dict[str, Any]) -> float | None:
+    share = window.get("result", {}).get("drift_share")
+    return None if share is None else round(float(share), 3)
+
+
+def _offline_accuracy(
+    settings: Settings,
+    registry: Registry,
+    versions: list[str],
+    rows: list[dict[str, Any]],
+    labels: list[str],
+) -> dict[str, float]:
+    """Accuracy of each version on the same shifted rows, none of them sent as traffic."""
+    from serving.runtime import load_model
+
+    scores = {}
+    for version in versions:
+        model = load_model(registry, settings.model_name, version, settings.serving)
+        proba = model.predict_proba(model.contract.to_matrix(rows))
+        predicted = [model.contract.classes[i] for i in proba.argmax(axis=1)]
+        scores[version] = sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(rows)
+    return scores
 
 
 def _metric(metrics: dict[str, Any]) -> float | None:
@@ -227,14 +264,26 @@ def _write_artifacts(
 
 
 def _print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
-    table = Table(title="accuracy per version (rows it served)")
+    table = Table(
+        title="accuracy per version",
+        caption="served: rows each version answered; unseen: rows never sent, same for both",
+    )
     table.add_column("version")
-    table.add_column("shifted traffic")
-    table.add_column("in-distribution")
+    table.add_column("served shifted")
+    table.add_column("served in-dist.")
+    table.add_column("unseen shifted")
+    table.add_column("unseen in-dist.")
     shifted = summary.get("accuracy_on_shifted_traffic", {})
     usual = summary.get("accuracy_in_distribution", {})
-    for version in sorted({*shifted, *usual}, key=lambda v: int(v[1:])):
-        cells = [shifted.get(version), usual.get(version)]
+    same = summary.get("accuracy_on_same_unseen_shifted_rows", {})
+    same_usual = summary.get("accuracy_on_same_unseen_in_distribution_rows", {})
+    for version in sorted({*shifted, *usual, *same}, key=lambda v: int(v[1:])):
+        cells = [
+            shifted.get(version),
+            usual.get(version),
+            same.get(version),
+            same_usual.get(version),
+        ]
         table.add_row(version, *("-" if c is None else f"{c:.3f}" for c in cells))
     console.print(table)
     if "error" in summary:
