@@ -85,9 +85,13 @@ class TrainingSettings(BaseModel):
     hidden_sizes: list[PosInt] = [64, 32]
     """Widths of the hidden layers."""
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    """Dropout probability after each hidden layer."""
     learning_rate: Annotated[float, Field(gt=0.0)] = 1e-3
+    """AdamW learning rate."""
     weight_decay: Annotated[float, Field(ge=0.0)] = 1e-4
+    """AdamW weight decay."""
     batch_size: PosInt = 128
+    """Rows per training mini-batch."""
     max_epochs: PosInt = 60
     """Upper bound on epochs; early stopping usually ends sooner."""
     patience: PosInt = 6

@@ -73,9 +73,13 @@ class Settings(BaseSettings):
     model_name: str = "fair-affairs"
     """Name under which models are registered and served."""
     data: DataSettings = DataSettings()
+    """Training data: dataset, features, target, splits, reference sample (training/settings.py)."""
     training: TrainingSettings = TrainingSettings()
+    """Model, training loop, export and retraining (training/settings.py)."""
     serving: ServingSettings = ServingSettings()
+    """The prediction service (serving/settings.py)."""
     monitoring: MonitoringSettings = MonitoringSettings()
+    """Drift windows and the retrain policy (monitoring/settings.py)."""
 
     @field_validator("data_dir")
     @classmethod
