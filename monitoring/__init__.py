@@ -1,5 +1,6 @@
 """Detect drift on logged inputs and trigger retraining under a policy.
 
-Evidently is imported only by ``monitoring.drift``; the service never imports
-this package.
+The service imports only ``monitoring.settings`` (through ``trainsmart.settings``),
+which is light; Evidently is imported only by ``monitoring.drift``, and only when a
+window is compared.
 """

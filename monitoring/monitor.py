@@ -27,7 +27,7 @@ from monitoring.errors import MonitoringError
 from monitoring.journal import DriftJournal, VersionCursor
 from monitoring.metrics import MonitorMetrics
 from monitoring.policy import RetrainPolicy
-from monitoring.runner import JobRunner, pid_alive
+from monitoring.runner import JobRunner, kill_process_group, pid_alive
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
@@ -162,10 +162,34 @@ class Monitor:
         )
 
     def _check_window(self, version: str, rows: list[Any]) -> WindowResult:
+        """Compare, journal and count one window; its cursor and streak are saved once.
+
+        A window that cannot be compared raises MonitoringError (the caller skips it).
+        If anything else fails before the cursor is saved, the policy's streak goes back
+        to the saved one, so a retried window never counts twice.
+        """
+        try:
+            return self._record_window(version, rows, self._compare(version, rows))
+        except BaseException:
+            self.policy.streak = self.cursor.streak
+            raise
+
+    def _compare(self, version: str, rows: list[Any]) -> DriftResult:
         assert self.detector is not None and self.contract is not None
+        try:
+            return self.detector.run(contract_frame(self.contract, [r.features for r in rows]))
+        except MonitoringError:
+            raise
+        except Exception as exc:  # Evidently or a malformed logged row: skip, never stall
+            raise MonitoringError(
+                f"{self.model}:{version} window {self.cursor.windows} (input-log rows "
+                f"{rows[0].id}-{rows[-1].id}) could not be compared with the reference: "
+                f"{type(exc).__name__}: {exc}; the window is skipped, check the logged inputs "
+                "against the input contract and the installed Evidently version"
+            ) from exc
+
+    def _record_window(self, version: str, rows: list[Any], drift: DriftResult) -> WindowResult:
         now = self.clock()
-        drift = self.detector.run(contract_frame(self.contract, [r.features for r in rows]))
-        self.metrics.observe(self.model, drift, now)
         triggered = self.policy.observe(version, drift.dataset_drift, now)
         job = self._maybe_retrain(now) if triggered else None
         result = WindowResult(
@@ -185,6 +209,7 @@ class Monitor:
             after_id=rows[-1].id, windows=self.cursor.windows + 1, streak=self.policy.streak
         )
         self.journal.save(version, self.cursor)
+        self.metrics.observe(self.model, drift, now)
         log.info(
             "%s:%s window %d: drift share %.2f, dataset drift %s%s",
             self.model,
@@ -214,9 +239,41 @@ class Monitor:
         self.journal.save(version, self.cursor)
 
     def _maybe_retrain(self, now: float) -> Job | None:
+        """Create and start a retrain job if the policy allows; never raises.
+
+        A failure here must not break the window's bookkeeping: it is logged and the
+        window is recorded without a job (or with the job created before the failure).
+        """
         if not self.config.retrain_enabled:
             log.info("%s: retrain policy triggered, but retrain_enabled is off", self.model)
             return None
+        try:
+            job = self._create_job(now)
+        except Exception:
+            log.exception(
+                "%s: retrain job could not be created; the next drifted window tries again",
+                self.model,
+            )
+            return None
+        if job is None:
+            return None
+        self.metrics.job_transition(JobStatus.QUEUED)
+        self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
+        try:
+            self.runner.start(job)
+            if self.jobs.get(job.id).status == JobStatus.RUNNING:
+                self.metrics.job_transition(JobStatus.RUNNING)
+        except Exception:
+            log.exception(
+                "%s: retrain job %d could not start; see its log, a job left queued is "
+                "failed after job_timeout_s=%gs",
+                self.model,
+                job.id,
+                self.config.job_timeout_s,
+            )
+        return job
+
+    def _create_job(self, now: float) -> Job | None:
         last = self.jobs.last_created(self.model)
         ok, reason = self.policy.allowed(
             now,
@@ -229,29 +286,30 @@ class Monitor:
         job = self.jobs.create(self.model, reason)
         if job is None:
             log.info("%s: retrain not started: another job became in flight", self.model)
-            return None
-        self.metrics.job_transition(JobStatus.QUEUED)
-        self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
-        try:
-            self.runner.start(job)
-        except Exception:
-            log.exception("%s: retrain job %d could not start", self.model, job.id)
-            return job
-        if self.jobs.get(job.id).status == JobStatus.RUNNING:
-            self.metrics.job_transition(JobStatus.RUNNING)
         return job
 
     def _reap_orphan(self) -> None:
-        """Fail an in-flight job nobody runs (left by a monitor that died), so retrains resume."""
+        """Fail an in-flight job this monitor does not watch, so retrains resume.
+
+        Such a job was left by a monitor that died or was restarted: a running job whose
+        process is gone, a running job older than ``job_timeout_s`` (its process group is
+        killed first) or a job queued for longer than that.
+        """
         job = self.jobs.in_flight(self.model)
         if job is None or self.runner.tracks(job.id):
             return
+        timeout = self.config.job_timeout_s
+        now = self.clock()
         if job.status == JobStatus.RUNNING and job.pid is not None and not pid_alive(job.pid):
             error = f"its process {job.pid} is gone without an outcome"
-        elif job.status == JobStatus.QUEUED and (
-            self.clock() - job.created_at > self.config.job_timeout_s
-        ):
-            error = f"queued for more than job_timeout_s={self.config.job_timeout_s:g}s"
+        elif job.status == JobStatus.RUNNING and now - (job.started_at or job.created_at) > timeout:
+            killed = job.pid is not None and kill_process_group(job.pid)
+            error = (
+                f"running for more than job_timeout_s={timeout:g}s with no monitor watching it"
+                + (f"; its process group {job.pid} was killed" if killed else "")
+            )
+        elif job.status == JobStatus.QUEUED and now - job.created_at > timeout:
+            error = f"queued for more than job_timeout_s={timeout:g}s"
         else:
             return
         self.jobs.finish(job.id, JobStatus.FAILED, {"error": error})

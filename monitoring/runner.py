@@ -137,11 +137,24 @@ class SubprocessJobRunner(JobRunner):
         return finished
 
     def stop(self) -> None:
-        """Kill every running job and mark it failed (the monitor is shutting down)."""
+        """Kill every running job and mark it failed (the monitor is shutting down).
+
+        Jobs run in their own session, so stopping the monitor's process group does not
+        reach them; the monitor calls this on its way out. A job that already set its
+        outcome keeps it.
+        """
         for job_id, running in list(self._running.items()):
             self._kill(running)
-            self.jobs.finish(job_id, JobStatus.FAILED, {"error": "the monitor stopped"})
+            self.jobs.finish(
+                job_id,
+                JobStatus.FAILED,
+                {
+                    "error": "monitor stopped while the job ran; the job was killed, the "
+                    "next drifted windows of a running monitor start a new one",
+                },
+            )
             del self._running[job_id]
+            log.warning("retrain job %d killed: the monitor is stopping", job_id)
 
     @staticmethod
     def _kill(running: _Running) -> None:
@@ -160,4 +173,21 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def kill_process_group(pid: int) -> bool:
+    """SIGKILL the process group led by ``pid`` (a job started with start_new_session=True).
+
+    Only a live group leader is killed, so a reused pid of an unrelated process is left
+    alone. Returns whether a signal was sent.
+    """
+    if pid <= 1:
+        return False
+    try:
+        if os.getpgid(pid) != pid:
+            return False
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
     return True

@@ -4,8 +4,8 @@ settings with small windows, and a registered 'fair' bundle whose reference is r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -77,22 +77,34 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+class MakeBundle(Protocol):
+    """The ``fair_bundle`` fixture: register a 'fair' bundle, returns its version."""
+
+    def __call__(self, reference: pd.DataFrame | None = None, promote: bool = True) -> str: ...
+
+
 @pytest.fixture
 def fair_bundle(
     registry: Registry, reference: pd.DataFrame, contract: InputContract, tmp_path: Path
-) -> Callable[[], str]:
-    """Register (and promote) a 'fair' bundle with the real reference; returns its version."""
-    counter = iter(range(1000))
+) -> MakeBundle:
+    """Register (and promote) a 'fair' bundle with a real reference; returns its version.
 
-    def make() -> str:
+    The reference is the session's in-distribution sample unless one is given.
+    """
+    counter = iter(range(1000))
+    default_reference = reference
+
+    def make(reference: pd.DataFrame | None = None, promote: bool = True) -> str:
         staging = tmp_path / f"staging-{next(counter)}"
         staging.mkdir()
         (staging / "model.onnx").write_bytes(b"not loaded by the monitor")
         (staging / "contract.json").write_text(contract.model_dump_json())
         (staging / "metrics.json").write_text(json.dumps({"fp32": {"accuracy": 0.7}}))
-        reference.to_parquet(staging / "reference.parquet")
+        rows = default_reference if reference is None else reference
+        rows.to_parquet(staging / "reference.parquet")
         bundle = registry.register("fair", staging, Lineage(dataset_fingerprint="x"))
-        registry.promote("fair", bundle.version, reason="test")
+        if promote:
+            registry.promote("fair", bundle.version, reason="test")
         return bundle.version
 
     return make

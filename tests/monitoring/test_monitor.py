@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
+from monitoring.drift import DriftDetector, DriftResult
 from monitoring.metrics import MonitorMetrics
 from monitoring.monitor import Monitor
-from monitoring.runner import JobRunner
-from tests.monitoring.conftest import WINDOW_ROWS, log_rows
+from monitoring.runner import JobRunner, pid_alive
+from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, Job, JobStatus, JobStore
@@ -226,3 +231,236 @@ def test_run_survives_a_failing_check(make_monitor: Callable[[], Monitor]) -> No
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert len(calls) == 3
+
+
+def state(settings: Settings, version: str) -> dict[str, int]:
+    path = settings.data_dir / "monitoring" / "fair.state.json"
+    entry: dict[str, int] = json.loads(path.read_text())[version]
+    return entry
+
+
+def test_a_window_the_detector_fails_on_is_skipped_not_retried(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    unshifted: pd.DataFrame,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_run = DriftDetector.run
+    calls: list[int] = []
+
+    def failing_once(self: DriftDetector, current: pd.DataFrame) -> DriftResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("evidently blew up")
+        return real_run(self, current)
+
+    monkeypatch.setattr(DriftDetector, "run", failing_once)
+    version = fair_bundle()
+    log_rows(input_log, version, unshifted.iloc[: 2 * WINDOW_ROWS], "clean")
+    monitor = make_monitor()
+    [window] = monitor.check_once()
+    assert window.index == 1
+    [skipped, checked] = journal(settings)
+    assert skipped["window"] == 0 and checked["window"] == 1
+    assert "could not be compared" in skipped["error"]
+    assert "RuntimeError: evidently blew up" in skipped["error"]
+    assert state(settings, version)["windows"] == 2
+    assert monitor.check_once() == []
+    assert len(calls) == 2
+
+
+def test_a_malformed_logged_row_skips_its_window(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    unshifted: pd.DataFrame,
+    settings: Settings,
+) -> None:
+    version = fair_bundle()
+    bad = unshifted.iloc[:WINDOW_ROWS].astype(object)
+    bad.iloc[0, bad.columns.get_loc("age")] = "forty"  # not a number: float() raises
+    log_rows(input_log, version, bad, "bad")
+    log_rows(input_log, version, unshifted.iloc[WINDOW_ROWS : 2 * WINDOW_ROWS], "clean")
+    [window] = make_monitor().check_once()
+    assert window.index == 1
+    assert "ValueError" in journal(settings)[0]["error"]
+
+
+def test_a_failing_job_store_does_not_stall_the_windows(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    shifted: pd.DataFrame,
+    jobs: JobStore,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_create = jobs.create
+    calls: list[int] = []
+
+    def locked_once(model: str, reason: str) -> Job | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_create(model, reason)
+
+    monkeypatch.setattr(jobs, "create", locked_once)
+    version = fair_bundle()
+    log_rows(input_log, version, shifted.iloc[: 3 * WINDOW_ROWS], "shifted")
+    results = make_monitor().check_once()
+    # window 1 reaches K=2 but cannot create its job; window 2 (streak 3) creates it
+    [job] = jobs.list("fair")
+    assert [(r.index, r.job_id) for r in results] == [(0, None), (1, None), (2, job.id)]
+    assert [line["window"] for line in journal(settings)] == [0, 1, 2]
+    assert state(settings, version) == {"after_id": results[-1].last_id, "windows": 3, "streak": 0}
+
+
+def test_a_failing_runner_start_still_records_the_window(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    shifted: pd.DataFrame,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(job: Job) -> None:
+        raise RuntimeError("no fork for you")
+
+    monkeypatch.setattr(runner, "start", broken)
+    version = fair_bundle()
+    log_rows(input_log, version, shifted.iloc[: 2 * WINDOW_ROWS], "shifted")
+    results = make_monitor().check_once()
+    [job] = jobs.list("fair")
+    assert [r.job_id for r in results] == [None, job.id]
+    assert job.status == JobStatus.QUEUED  # failed by the reaper after job_timeout_s
+    assert state(settings, version)["windows"] == 2
+
+
+def test_a_retried_window_does_not_count_twice(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    shifted: pd.DataFrame,
+    jobs: JobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A check that fails mid-window (here the journal) is retried by run(); the
+    retried window must not add to the streak again (K=2, one drifted window)."""
+    version = fair_bundle()
+    log_rows(input_log, version, shifted.iloc[:WINDOW_ROWS], "shifted")
+    monitor = make_monitor()
+    real_append = monitor.journal.append
+    calls: list[int] = []
+
+    def full_once(record: dict[str, Any]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        real_append(record)
+
+    monkeypatch.setattr(monitor.journal, "append", full_once)
+    with pytest.raises(OSError):
+        monitor.check_once()
+    [window] = monitor.check_once()
+    assert window.index == 0 and window.drift.dataset_drift
+    assert monitor.policy.streak == 1
+    assert jobs.list("fair") == []
+
+
+@pytest.fixture
+def sleeper() -> Iterator[Callable[[bool], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(own_session: bool) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            start_new_session=own_session,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_running_job_past_its_timeout_is_killed_even_when_nobody_watches_it(
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    prom: CollectorRegistry,
+    sleeper: Callable[[bool], subprocess.Popen[bytes]],
+) -> None:
+    """Left by a restarted monitor: the pid is alive, so only the age can fail it."""
+    process = sleeper(True)  # jobs run in their own session: pgid == pid
+    job = jobs.create("fair", "left by a restarted monitor")
+    assert job is not None
+    jobs.mark_running(job.id, pid=process.pid, log_path="-")
+    metrics = MonitorMetrics(prom)
+    Monitor(settings, registry, input_log, jobs, runner, metrics).check_once()
+    assert jobs.get(job.id).status == JobStatus.RUNNING  # young: left alone
+
+    def later() -> float:
+        return time.time() + settings.monitoring.job_timeout_s + 1
+
+    Monitor(settings, registry, input_log, jobs, runner, metrics, clock=later).check_once()
+    failed = jobs.get(job.id)
+    assert failed.status == JobStatus.FAILED and failed.result is not None
+    assert "job_timeout_s=60" in failed.result["error"]
+    assert f"process group {process.pid} was killed" in failed.result["error"]
+    assert process.wait(timeout=10) < 0
+    assert jobs.in_flight("fair") is None  # retrains can start again
+    assert prom.get_sample_value("trainsmart_retrain_jobs_total", {"status": "failed"}) == 1
+
+
+def test_a_reused_pid_is_not_killed_but_its_job_is_failed(
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    sleeper: Callable[[bool], subprocess.Popen[bytes]],
+) -> None:
+    stranger = sleeper(False)  # not a group leader: not a process our runner started
+    job = jobs.create("fair", "its pid now belongs to another process")
+    assert job is not None
+    jobs.mark_running(job.id, pid=stranger.pid, log_path="-")
+
+    def later() -> float:
+        return time.time() + settings.monitoring.job_timeout_s + 1
+
+    metrics = MonitorMetrics(CollectorRegistry())
+    Monitor(settings, registry, input_log, jobs, runner, metrics, clock=later).check_once()
+    failed = jobs.get(job.id)
+    assert failed.status == JobStatus.FAILED and failed.result is not None
+    assert "was killed" not in failed.result["error"]
+    assert stranger.poll() is None and pid_alive(stranger.pid)
+
+
+def test_after_a_promotion_windows_compare_with_the_new_reference(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    registry: Registry,
+    input_log: InputLog,
+    reference: pd.DataFrame,
+    shifted: pd.DataFrame,
+) -> None:
+    v1 = fair_bundle(reference=reference, promote=False)
+    v2 = fair_bundle(reference=shifted.iloc[:600], promote=False)
+    registry.promote("fair", v1, reason="test")
+    monitor = make_monitor()
+    log_rows(input_log, v1, shifted.iloc[600 : 600 + WINDOW_ROWS], "old")
+    [old] = monitor.check_once()
+    assert (old.version, old.drift.dataset_drift) == (v1, True)
+    registry.promote("fair", v2, reason="retrained on the shifted population")
+    log_rows(input_log, v2, shifted.iloc[600 + WINDOW_ROWS : 600 + 2 * WINDOW_ROWS], "new")
+    [new] = monitor.check_once()
+    assert (new.version, new.index, new.drift.dataset_drift) == (v2, 0, False)

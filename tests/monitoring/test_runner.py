@@ -98,3 +98,62 @@ def test_child_sees_the_same_data_dir(settings: Settings) -> None:
     assert env["TRAINSMART_DATA_DIR"] == str(settings.data_dir)
     assert env["EXTRA"] == "1"
     assert env["PATH"]
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    return fields[0] != "Z"
+
+
+def wait_dead(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+SPAWNS_A_GRANDCHILD = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print("grandchild", child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_kills_the_running_job_and_its_children(settings: Settings, jobs: JobStore) -> None:
+    runner = SubprocessJobRunner(settings, jobs, command=script(SPAWNS_A_GRANDCHILD))
+    job = jobs.create("fair", "test")
+    assert job is not None
+    runner.start(job)
+    running = jobs.get(job.id)
+    assert running.pid is not None and running.log_path is not None
+    log_path = Path(running.log_path)
+    deadline = time.monotonic() + 30
+    while "grandchild" not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchild = int(log_path.read_text().split()[1])
+    runner.stop()
+    stopped = jobs.get(job.id)
+    assert stopped.status == JobStatus.FAILED and stopped.result is not None
+    assert "monitor stopped while the job ran" in stopped.result["error"]
+    assert not runner.tracks(job.id)
+    assert wait_dead(running.pid) and wait_dead(grandchild)
+    assert jobs.in_flight("fair") is None
+
+
+def test_stop_keeps_an_outcome_the_job_already_set(settings: Settings, jobs: JobStore) -> None:
+    runner = SubprocessJobRunner(settings, jobs, command=script(FINISH))
+    job = jobs.create("fair", "test")
+    assert job is not None
+    runner.start(job)
+    deadline = time.monotonic() + 30
+    while not jobs.get(job.id).status.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.stop()
+    assert jobs.get(job.id).status == JobStatus.SUCCEEDED
