@@ -25,6 +25,7 @@ COMMANDS = [
     ["models", "promote"],
     ["models", "rollback"],
     ["models", "audit"],
+    ["settings"],
 ]
 
 
@@ -63,3 +64,16 @@ def test_promote_rollback_and_audit_from_the_cli(
     assert "not in the registry" in missing.output
     none_left = run(cli, ["--config", str(config), "models", "rollback", "fair"])
     assert none_left.exit_code == 1 and "no earlier production version" in none_left.output
+
+
+def test_settings_prints_the_effective_values(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    monkeypatch.setenv("TRAINSMART_SERVING__PORT", "3999")
+    result = CliRunner().invoke(cli, ["--config", str(config), "settings"])
+    assert result.exit_code == 0, result.output
+    assert str(config) in result.output.splitlines()[0]
+    shown = yaml.safe_load(result.output)
+    assert shown["serving"]["port"] == 3999 and shown["model_name"] == "fair"

@@ -117,6 +117,18 @@ def retrain(app: AppContext, job_id: int | None) -> None:
     run_retrain_command(app, job_id)
 
 
+@cli.command("settings")
+@click.pass_obj
+def show_settings(app: AppContext) -> None:
+    """Print the effective settings (defaults, file and TRAINSMART_* overrides) as YAML."""
+    import yaml
+
+    settings = app.settings
+    source = type(settings).yaml_file
+    click.echo(f"# settings file: {source or 'none (defaults and environment only)'}")
+    click.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
+
+
 def _register_subcommands() -> None:
     from trainsmart.cli.demo import demo
     from trainsmart.cli.models import jobs, models

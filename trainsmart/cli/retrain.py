@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 
 import click
@@ -27,7 +28,9 @@ def run_retrain_command(app: AppContext, job_id: int | None) -> None:
         jobs.mark_running(job_id, os.getpid(), "-")
     click.echo(f"retrain job {job_id} for {settings.model_name}")
     try:
-        outcome = run_retrain(settings, app.registry, app.input_log, job_id=job_id, progress=False)
+        outcome = run_retrain(
+            settings, app.registry, app.input_log, job_id=job_id, progress=sys.stderr.isatty()
+        )
     except Exception as exc:
         jobs.finish(job_id, JobStatus.FAILED, {"error": f"{type(exc).__name__}: {exc}"})
         traceback.print_exc()
