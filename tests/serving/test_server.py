@@ -19,14 +19,16 @@ from trainsmart.state import InputLog
 pytestmark = pytest.mark.server
 
 
+def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment of a service on the test's data directory, serving model 'fair'."""
+    return child_env(
+        None, TRAINSMART_DATA_DIR=str(settings.data_dir), TRAINSMART_MODEL_NAME="fair", **overrides
+    )
+
+
 @pytest.fixture
 def service(settings: Settings, tmp_path: Path) -> Iterator[Child]:
-    env = child_env(
-        None,
-        TRAINSMART_DATA_DIR=str(settings.data_dir),
-        TRAINSMART_MODEL_NAME="fair",
-        TRAINSMART_SERVING__RELOAD_INTERVAL_S="0.3",
-    )
+    env = service_env(settings, TRAINSMART_SERVING__RELOAD_INTERVAL_S="0.3")
     child = start_service(env, free_port(), tmp_path / "service.log")
     yield child
     child.stop()
@@ -87,12 +89,7 @@ def test_two_workers_log_every_row_to_one_sqlite_file(
     settings: Settings, tmp_path: Path, make_bundle: BundleFactory, input_log: InputLog
 ) -> None:
     version = make_bundle()
-    env = child_env(
-        None,
-        TRAINSMART_DATA_DIR=str(settings.data_dir),
-        TRAINSMART_MODEL_NAME="fair",
-        TRAINSMART_SERVING__WORKERS="2",
-    )
+    env = service_env(settings, TRAINSMART_SERVING__WORKERS="2")
     service = start_service(env, free_port(), tmp_path / "service2.log")
     try:
         wait_http(service, "/readyz")
