@@ -9,7 +9,7 @@ restored afterwards).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -82,8 +82,13 @@ def fit(
     settings: TrainingSettings,
     *,
     progress: bool = True,
+    on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> FitResult:
-    """Train a :class:`Classifier` on encoded rows; labels are class indices."""
+    """Train a :class:`Classifier` on encoded rows; labels are class indices.
+
+    ``on_epoch`` sees every epoch's log after it ends (tuning reports to its pruner there;
+    an exception it raises ends the fit).
+    """
     if len(x_train) == 0 or len(x_val) == 0:
         raise TrainingError(
             f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
@@ -125,6 +130,8 @@ def fit(
                 entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_accuracy)
                 best.history.append(entry)
                 bar.update(entry)
+                if on_epoch is not None:
+                    on_epoch(entry)
                 if val_loss < best.best_val_loss:
                     best.best_epoch, best.best_val_loss = epoch, val_loss
                     best.best_val_accuracy = val_accuracy
