@@ -187,3 +187,29 @@ def split(dataset: Dataset, data: DataSettings) -> Splits:
         return Part(dataset.frame.iloc[rows], dataset.target.iloc[rows])
 
     return Splits(part(train), part(validation), part(test))
+
+
+def drop_duplicates(dataset: Dataset) -> tuple[Dataset, int]:
+    """``dataset`` without exact duplicate rows (features and target), and how many went.
+
+    The first occurrence of each row is kept, in the original order; the row labels are
+    renumbered from 0. Missing values count as equal to each other.
+    """
+    table = dataset.frame.copy()
+    table["__target__"] = dataset.target.to_numpy()
+    keep = ~table.duplicated(keep="first").to_numpy()
+    dropped = int(len(keep) - keep.sum())
+    if dropped == 0:
+        return dataset, 0
+    frame = dataset.frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    target = dataset.target.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    return Dataset(frame, target, dataset.features, dataset.classes), dropped
+
+
+def clean(dataset: Dataset, data: DataSettings) -> tuple[Dataset, dict[str, int]]:
+    """The cleaning steps of ``data`` that run before the split, and their row counts
+    (for the lineage rows; empty when no step is switched on)."""
+    if not data.drop_duplicates:
+        return dataset, {}
+    dataset, dropped = drop_duplicates(dataset)
+    return dataset, {"duplicates_dropped": dropped}

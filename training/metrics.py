@@ -73,3 +73,61 @@ def classification_metrics(
             pass
     result["rows"] = float(len(labels))
     return result
+
+
+def _labels_and_predictions(
+    y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> tuple[list[str], list[str], list[str]]:
+    labels = [str(v) for v in np.asarray(y_true, dtype=object).tolist()]
+    names = [str(c) for c in classes]
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape != (len(labels), len(names)):
+        raise TrainingError(
+            f"probabilities have shape {proba.shape}; expected ({len(labels)}, {len(names)}) "
+            "(one row per label, one column per class)"
+        )
+    return labels, [names[i] for i in proba.argmax(axis=1)], names
+
+
+def confusion(
+    y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> list[list[int]]:
+    """Counts ``[true class][predicted class]`` in the order of ``classes``.
+
+    Example::
+
+        confusion(["0", "1", "1"], np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]), ["0", "1"])
+        # [[1, 0], [1, 1]]
+    """
+    labels, predicted, names = _labels_and_predictions(y_true, proba, classes)
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise TrainingError(f"labels {unknown[:5]} are not among the classes {names}")
+    index = {c: i for i, c in enumerate(names)}
+    counts = [[0] * len(names) for _ in names]
+    for label, guess in zip(labels, predicted, strict=True):
+        counts[index[label]][index[guess]] += 1
+    return counts
+
+
+def per_class_metrics(
+    y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """precision, recall, f1 and support (true rows) of each class, keyed by class."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels, predicted, names = _labels_and_predictions(y_true, proba, classes)
+    if not labels:
+        raise TrainingError("cannot compute metrics on zero rows")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=names, zero_division=0
+    )
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": float(support[i]),
+        }
+        for i, name in enumerate(names)
+    }

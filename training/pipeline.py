@@ -18,20 +18,22 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from training.data import Dataset, Part, Splits, labels_to_str, load_dataset, split
+from training.data import Dataset, Part, Splits, clean, labels_to_str, load_dataset, split
 from trainsmart.errors import TrainingError
 from trainsmart.registry.bundle import Bundle, Lineage
 from trainsmart.registry.contract import InputContract
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from training.models import Classifier
     from training.staging import Staged
-    from training.trainer import FitResult
+    from training.trainer import EpochLog, FitResult
     from trainsmart.registry.store import Registry
     from trainsmart.settings import Settings
 
@@ -115,6 +117,7 @@ def train_model(
     dataset: Dataset | None = None,
     extra: Extra | None = None,
     progress: bool = True,
+    on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> TrainedModel:
     """Load and split the data, fit preprocessing on the training rows, train the MLP."""
     from training.encoding import build_contract, encode_frame
@@ -122,6 +125,7 @@ def train_model(
     from training.trainer import fit
 
     dataset = dataset if dataset is not None else load_dataset(settings.data)
+    dataset, cleaned = clean(dataset, settings.data)
     splits = split(dataset, settings.data)
     once, weighted, n_recent = _with_extra(splits.train, dataset, extra)
     contract = build_contract(
@@ -138,8 +142,11 @@ def train_model(
         len(dataset.classes),
         settings.training,
         progress=progress,
+        on_epoch=on_epoch,
     )
-    rows = splits.rows()
+    rows = {**splits.rows(), **cleaned}
+    if settings.training.oversample_minority:
+        rows["train_oversampled"] = result.train_rows
     if extra is not None:
         rows.update(recent=n_recent, train_effective=len(weighted))
     return TrainedModel(result.model, result, dataset, splits, contract, once, rows)
@@ -171,6 +178,7 @@ def register_staged(
     parent_version: str | None = None,
     trigger: str = "manual",
     job_id: int | None = None,
+    tuning: dict[str, Any] | None = None,
 ) -> Bundle:
     """Register the bundle files written by :func:`training.staging.stage_model`."""
     trained = staged.trained
@@ -184,8 +192,26 @@ def register_staged(
         rows=trained.rows,
         framework="torch",
         serving_variant=staged.serving_variant,
+        tuning=tuning or {},
     )
+    version = next_version(registry.versions(settings.model_name))
+    stale = staged.report_version != version
+    if tuning and staged.tuning is None:
+        staged.tuning, stale = dict(tuning), True
+    if stale:  # the report names the wrong version or lacks the tuning summary
+        from training.staging import write_staged_report
+
+        write_staged_report(staged, settings.model_name, version, figures=False)
     return registry.register(settings.model_name, staged.path, lineage)
+
+
+def next_version(existing: list[str]) -> str:
+    """The version :meth:`Registry.register` gives next, after ``existing`` (oldest first).
+
+    The report names it before registration; a registration of the same model by another
+    process in between would leave the report one version behind.
+    """
+    return f"v{int(existing[-1][1:]) + 1 if existing else 1}"
 
 
 def train_and_register(
@@ -199,16 +225,25 @@ def train_and_register(
     job_id: int | None = None,
     reference_frame: pd.DataFrame | None = None,
     progress: bool = True,
+    extra_metrics: dict[str, dict[str, float]] | None = None,
+    tuning: dict[str, Any] | None = None,
 ) -> TrainOutcome:
     """Train, export, check parity, quantize, evaluate and register a new version.
 
-    The new version is not promoted; that is the caller's decision.
+    The new version is not promoted; that is the caller's decision. ``extra_metrics``
+    (e.g. ``{"cv": ...}`` from :mod:`training.cv`) is stored in the bundle's metrics.json.
     """
     from training.staging import stage_model
 
     trained = train_model(settings, dataset=dataset, extra=extra, progress=progress)
     with tempfile.TemporaryDirectory(prefix="trainsmart-staging-") as tmp:
-        staged = stage_model(settings, trained, Path(tmp), reference_frame=reference_frame)
+        staged = stage_model(
+            settings,
+            trained,
+            Path(tmp),
+            reference_frame=reference_frame,
+            extra_metrics=extra_metrics,
+        )
         bundle = register_staged(
             settings,
             registry,
@@ -216,5 +251,6 @@ def train_and_register(
             parent_version=parent_version,
             trigger=trigger,
             job_id=job_id,
+            tuning=tuning,
         )
     return TrainOutcome(bundle, staged.metrics, trained.model, trained, staged.serving_variant)

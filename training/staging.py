@@ -9,6 +9,7 @@
       contract.json
       metrics.json        {"torch"|"fp32"|"int8"|"serving": test metrics, "validation": ...}
       reference.parquet   at most data.reference_size raw input rows
+      report/             report.md, curves.png, confusion.png (see training.report)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,12 @@ class Staged:
     metrics: dict[str, dict[str, float]]
     serving_variant: str
     parity_gap: float
+    tuning: dict[str, Any] | None = None
+    """Tuning summary for the report (None: no search was run)."""
+    cv: dict[str, Any] | None = None
+    """Cross-validation summary for the report (None: metrics["cv"] when present)."""
+    report_version: str | None = None
+    """The version the report names (None: written before the version was known)."""
 
     @property
     def model_path(self) -> Path:
@@ -112,8 +119,18 @@ def stage_model(
     staging: Path,
     *,
     reference_frame: pd.DataFrame | None = None,
+    extra_metrics: dict[str, dict[str, float]] | None = None,
+    version: str | None = None,
+    tuning: dict[str, Any] | None = None,
+    cv: dict[str, Any] | None = None,
 ) -> Staged:
-    """Export, check parity, quantize, evaluate on the test split and write the files."""
+    """Export, check parity, quantize, evaluate on the test split and write the files.
+
+    ``extra_metrics`` sections (e.g. "cv") are added to metrics.json as they are.
+    ``version`` is the version the report names; without it the report says the version
+    is not registered yet and :func:`training.pipeline.register_staged` rewrites it.
+    ``tuning`` and ``cv`` are summaries shown in the report.
+    """
     staging.mkdir(parents=True, exist_ok=True)
     variants = staging / "variants"
     contract = trained.contract
@@ -150,6 +167,8 @@ def stage_model(
         "best_epoch": float(trained.fit.best_epoch),
         "epochs_run": float(len(trained.fit.history)),
     }
+    for section, values in (extra_metrics or {}).items():
+        metrics[section] = dict(values)
     shutil.copyfile(paths[variant], staging / MODEL_FILE)
     (staging / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2))
     (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
@@ -164,4 +183,56 @@ def stage_model(
         source[contract.feature_names], settings.data.reference_size, settings.data.seed
     )
     reference.to_parquet(staging / REFERENCE_FILE, index=False)
-    return Staged(trained, staging, metrics, variant, gap)
+    staged = Staged(trained, staging, metrics, variant, gap, tuning=tuning, cv=cv)
+    write_staged_report(staged, settings.model_name, version)
+    return staged
+
+
+UNREGISTERED = "(not registered)"
+
+
+def write_staged_report(
+    staged: Staged, name: str, version: str | None, *, figures: bool = True
+) -> Path:
+    """Write ``report/`` into the staging folder: the serving model on the test split.
+
+    ``figures=False`` rewrites only the Markdown (the figures do not name the version).
+    """
+    from training.metrics import confusion, per_class_metrics
+    from training.report import write_report
+
+    trained = staged.trained
+    classes = trained.contract.classes
+    test = trained.splits.test
+    proba = onnx_predict(staged.model_path, trained.encode(test.frame))
+    y_test = test.target.tolist()
+    parts = {
+        "train": trained.splits.train,
+        "validation": trained.splits.validation,
+        "test": test,
+    }
+    balance = {
+        split: {
+            str(c): int(n)
+            for c, n in part.target.value_counts().reindex(classes, fill_value=0).items()
+        }
+        for split, part in parts.items()
+    }
+    path = write_report(
+        staged.path,
+        name=name,
+        version=version or UNREGISTERED,
+        fit=trained.fit,
+        metrics=staged.metrics,
+        classes=classes,
+        confusion=confusion(y_test, proba, classes),
+        per_class=per_class_metrics(y_test, proba, classes),
+        rows=trained.rows,
+        class_balance=balance,
+        tuning=staged.tuning,
+        cv=staged.cv if staged.cv is not None else staged.metrics.get("cv"),
+        serving_variant=staged.serving_variant,
+        figures=figures,
+    )
+    staged.report_version = version
+    return path

@@ -1,5 +1,9 @@
 """The training loop: AdamW, class-weighted cross-entropy, early stopping, seeded.
 
+Optional, from :class:`TrainingSettings`: a learning-rate schedule stepped once per
+epoch (step, cosine, reduce-on-plateau), gradient-norm clipping, and random
+oversampling of the smaller classes in the training rows.
+
 A rerun with the same seed and data gives the same weights: the seed fixes the
 weight initialisation, the shuffling generator and dropout, and deterministic
 algorithms are switched on for the duration of the fit (the previous setting is
@@ -29,6 +33,8 @@ class EpochLog:
     train_loss: float
     val_loss: float
     val_accuracy: float
+    lr: float = 0.0
+    """Learning rate the epoch was trained with (before the schedule stepped)."""
 
 
 @dataclass
@@ -40,6 +46,8 @@ class FitResult:
     best_val_loss: float
     best_val_accuracy: float
     history: list[EpochLog] = field(default_factory=list)
+    train_rows: int = 0
+    """Rows the model was trained on (more than given when oversample_minority is on)."""
 
 
 @contextmanager
@@ -59,6 +67,41 @@ def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     weights = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1.0)), 0.0)
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every row once plus random repeats (with replacement, seeded) of the rows of each
+    smaller class, until every class present has as many rows as the largest."""
+    classes, counts = np.unique(y, return_counts=True)
+    rng = np.random.default_rng(seed)
+    extra = [
+        rng.choice(np.flatnonzero(y == label), size=int(counts.max() - count), replace=True)
+        for label, count in zip(classes, counts, strict=True)
+        if count < counts.max()
+    ]
+    if not extra:
+        return x, y
+    index = np.concatenate([np.arange(len(y)), *extra])
+    return x[index], y[index]
+
+
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, settings: TrainingSettings
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The epoch-wise schedule named by ``settings.lr_schedule`` (None for 'none')."""
+    schedules = torch.optim.lr_scheduler
+    if settings.lr_schedule == "step":
+        return schedules.StepLR(optimizer, step_size=settings.lr_step_size, gamma=settings.lr_gamma)
+    if settings.lr_schedule == "cosine":
+        return schedules.CosineAnnealingLR(optimizer, T_max=settings.max_epochs)
+    if settings.lr_schedule == "plateau":
+        return schedules.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=settings.lr_plateau_factor,
+            patience=settings.lr_plateau_patience,
+        )
+    return None
 
 
 def _evaluate(
@@ -94,6 +137,8 @@ def fit(
             f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
         )
     with deterministic(settings.seed):
+        if settings.oversample_minority:
+            x_train, y_train = oversample(x_train, y_train, settings.seed)
         model = Classifier(preprocessor, settings.hidden_sizes, settings.dropout, n_classes)
         weight = class_weights(y_train, n_classes) if settings.class_weights else None
         train_loss_fn = nn.CrossEntropyLoss(weight=weight)
@@ -101,16 +146,18 @@ def fit(
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
+        scheduler = lr_scheduler(optimizer, settings)
         generator = torch.Generator().manual_seed(settings.seed)
         xt, yt = torch.from_numpy(x_train).float(), torch.from_numpy(y_train).long()
         xv, yv = torch.from_numpy(x_val).float(), torch.from_numpy(y_val).long()
 
         best_state = copy.deepcopy(model.state_dict())
-        best = FitResult(model, 0, float("inf"), 0.0)
+        best = FitResult(model, 0, float("inf"), 0.0, train_rows=len(x_train))
         stale = 0
         with _Bar(progress, settings.max_epochs) as bar:
             for epoch in range(1, settings.max_epochs + 1):
                 model.train()
+                lr = float(optimizer.param_groups[0]["lr"])
                 order = torch.randperm(len(xt), generator=generator)
                 total, seen = 0.0, 0
                 for start in range(0, len(order), settings.batch_size):
@@ -118,6 +165,8 @@ def fit(
                     optimizer.zero_grad()
                     loss = train_loss_fn(model.logits(xt[batch]), yt[batch])
                     loss.backward()
+                    if settings.grad_clip_norm is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
                     optimizer.step()
                     total += float(loss.detach()) * len(batch)
                     seen += len(batch)
@@ -127,7 +176,11 @@ def fit(
                         f"validation loss became {val_loss} at epoch {epoch}; "
                         "lower training.learning_rate"
                     )
-                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_accuracy)
+                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_accuracy, lr)
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(val_loss)
+                elif scheduler is not None:
+                    scheduler.step()
                 best.history.append(entry)
                 bar.update(entry)
                 if on_epoch is not None:
@@ -174,7 +227,7 @@ class _Bar:
                 advance=1,
                 description=(
                     f"train loss {entry.train_loss:.4f}  val loss {entry.val_loss:.4f}  "
-                    f"val acc {entry.val_accuracy:.3f}"
+                    f"val acc {entry.val_accuracy:.3f}  lr {entry.lr:.2e}"
                 ),
             )
 

@@ -6,6 +6,7 @@ the running service answers with the new version, every request answered.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,6 +20,17 @@ from trainsmart.settings import load_settings
 from trainsmart.state import Database, InputLog, JobStatus, JobStore
 
 pytestmark = pytest.mark.server
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text -> {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
@@ -100,12 +112,17 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
             swapped = response.json()["version"]
             time.sleep(0.2)
         assert swapped == v2
-        metrics = httpx.get(monitor.url + "/metrics").text
-        assert f'trainsmart_dataset_drift{{model="{settings.model_name}"}} 1.0' in metrics
-        served = httpx.get(service.url + "/metrics").text
-        assert (
-            f'trainsmart_model_info{{model="{settings.model_name}",version="{v2}"}} 1.0' in served
-        )
+        name = settings.model_name
+        monitor_metrics = samples(httpx.get(monitor.url + "/metrics").text)
+        assert monitor_metrics[("trainsmart_drift_checks_total", (("model", name),))] >= 1
+        assert ("trainsmart_dataset_drift", (("model", name),)) in monitor_metrics
+        journal = settings.data_dir / "monitoring" / f"{name}.drift.jsonl"
+        windows = [json.loads(line) for line in journal.read_text().splitlines()]
+        trigger = [w for w in windows if w.get("job_id") == job.id]
+        assert trigger and trigger[0]["version"] == v1 and trigger[0]["result"]["dataset_drift"]
+        served = samples(httpx.get(service.url + "/metrics").text)
+        assert served[("trainsmart_model_info", (("model", name), ("version", v2)))] == 1.0
+        assert served[("trainsmart_model_info", (("model", name), ("version", v1)))] == 0.0
     finally:
         service.stop()
         monitor.stop()

@@ -26,6 +26,7 @@ COMMANDS = [
     ["models", "rollback"],
     ["models", "audit"],
     ["settings"],
+    ["tune"],
 ]
 
 

@@ -59,13 +59,47 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     help="Promote the new version (default: only if nothing is in production).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--cv",
+    "folds",
+    type=click.IntRange(min=2),
+    default=None,
+    metavar="K",
+    help="First cross-validate with K stratified folds; the mean and std per metric go "
+    "into the bundle's metrics.json under 'cv'.",
+)
+@click.option(
+    "--tuned",
+    metavar="STUDY",
+    default=None,
+    help="Train with the best values of a `trainsmart tune` study; the study goes into the "
+    "bundle's lineage.",
+)
 @click.pass_obj
-def train(app: AppContext, promote: bool | None, quiet: bool) -> None:
+def train(
+    app: AppContext, promote: bool | None, quiet: bool, folds: int | None, tuned: str | None
+) -> None:
     """Train on the configured dataset, export to ONNX, check parity and register a version."""
     from training.pipeline import train_and_register
 
     settings = app.settings
-    outcome = train_and_register(settings, app.registry, progress=not quiet)
+    tuning: dict[str, Any] | None = None
+    if tuned is not None:
+        from trainsmart.cli.tune import tuned_settings
+
+        settings, tuning = tuned_settings(settings, tuned)
+    extra_metrics: dict[str, dict[str, float]] = {}
+    if folds is not None:
+        from trainsmart.cli.crossval import run_cross_validation
+
+        extra_metrics["cv"] = run_cross_validation(settings, folds, progress=not quiet)
+    outcome = train_and_register(
+        settings,
+        app.registry,
+        progress=not quiet,
+        extra_metrics=extra_metrics or None,
+        tuning=tuning,
+    )
     bundle = outcome.bundle
     click.echo(f"registered {bundle.name}:{bundle.version} at {bundle.path}")
     for variant, values in bundle.metrics().items():
@@ -132,10 +166,12 @@ def show_settings(app: AppContext) -> None:
 def _register_subcommands() -> None:
     from trainsmart.cli.demo import demo
     from trainsmart.cli.models import jobs, models
+    from trainsmart.cli.tune import tune
 
     cli.add_command(models)
     cli.add_command(jobs)
     cli.add_command(demo)
+    cli.add_command(tune)
 
 
 _register_subcommands()

@@ -106,6 +106,9 @@ def show(app: AppContext, name: str, version: str | None) -> None:
             console.print(f"{extra}: {shown}")
     console.print("lineage:", json.dumps(bundle.lineage().model_dump(), indent=2))
     console.print(f"production history: {registry.history(name)}")
+    report = bundle.report_path
+    shown = str(report) if report.is_file() else "none (registered before reports existed)"
+    console.print(f"report: {shown}", soft_wrap=True, markup=False, highlight=False)
 
 
 @models.command()

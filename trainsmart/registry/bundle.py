@@ -8,6 +8,7 @@ A bundle is a folder in the BentoML model store::
     metrics.json      test metrics per variant
     reference.parquet bounded sample of training inputs (the drift reference)
     lineage.json      dataset fingerprint, parent version, hyperparameters, code version
+    report/report.md  the version's report, with curves.png and confusion.png beside it
     checksums.json    sha256 of every file above, verified at load
 """
 
@@ -32,6 +33,7 @@ METRICS_FILE = "metrics.json"
 REFERENCE_FILE = "reference.parquet"
 LINEAGE_FILE = "lineage.json"
 CHECKSUMS_FILE = "checksums.json"
+REPORT_MARKDOWN = "report/report.md"
 REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, METRICS_FILE, REFERENCE_FILE, LINEAGE_FILE)
 
 
@@ -53,6 +55,9 @@ class Lineage(BaseModel):
     framework: str = "torch"
     serving_variant: str = "fp32"
     """Which variant model.onnx is (fp32 or int8)."""
+    tuning: dict[str, Any] = {}
+    """The tuning study the hyperparameters came from (empty when not tuned): study,
+    metric, best_value, best_params, n_trials, n_complete, n_pruned."""
 
 
 def sha256_file(path: Path) -> str:
@@ -88,6 +93,11 @@ class Bundle:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def report_path(self) -> Path:
+        """The report's Markdown (absent from versions registered before reports)."""
+        return self.path / REPORT_MARKDOWN
 
     def _json(self, filename: str) -> Any:
         try:

@@ -1,0 +1,166 @@
+"""Stratified k-fold cross-validation of the training recipe (model, loop, preprocessing).
+
+The test split of :func:`training.data.split` stays out of it: the folds are cut
+from the training and validation rows together. For each fold the input contract
+and the in-graph preprocessing are fitted on that fold's training rows only; a
+validation slice carved from those rows drives early stopping; the held-out fold
+is scored with :func:`training.metrics.classification_metrics`.
+
+Example::
+
+    result = cross_validate(settings, k=5)
+    result.summary()["accuracy"]       # {"mean": 0.72, "std": 0.01}
+    result.to_metrics()                # {"accuracy_mean": ..., "accuracy_std": ..., "folds": 5.0}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from training.data import Dataset, clean, load_dataset, split
+from trainsmart.errors import TrainingError
+
+if TYPE_CHECKING:
+    from training.models import Classifier
+    from trainsmart.settings import Settings
+
+SUMMARY_SKIP = ("rows",)
+"""Metrics of a fold that are counts rather than scores (left out of the summary)."""
+
+
+@dataclass
+class Fold:
+    """One fold: its rows (the dataset's row labels), what training made of them, its scores."""
+
+    number: int
+    train_index: list[int]
+    validation_index: list[int]
+    test_index: list[int]
+    metrics: dict[str, float]
+    best_epoch: int
+    statistics: dict[str, list[float]] = field(default_factory=dict)
+    """The fold's fitted preprocessing statistics (median, mean, std, mode)."""
+
+
+@dataclass
+class CVResult:
+    """The folds of a cross-validation run, in order."""
+
+    folds: list[Fold]
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean and sample standard deviation (ddof 1) of each metric over the folds.
+
+        A metric missing from some fold (roc_auc when a fold holds one class) is summarised
+        over the folds that have it.
+        """
+        names = [m for m in self.folds[0].metrics if m not in SUMMARY_SKIP] if self.folds else []
+        out: dict[str, dict[str, float]] = {}
+        for name in names:
+            values = np.array([f.metrics[name] for f in self.folds if name in f.metrics])
+            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            out[name] = {"mean": float(values.mean()), "std": std}
+        return out
+
+    def to_metrics(self) -> dict[str, float]:
+        """The summary flattened for metrics.json: ``{metric}_mean``, ``{metric}_std``, folds."""
+        flat = {
+            f"{name}_{stat}": value
+            for name, stats in self.summary().items()
+            for stat, value in stats.items()
+        }
+        flat["folds"] = float(self.k)
+        return flat
+
+
+def cross_validate(
+    settings: Settings,
+    k: int,
+    *,
+    dataset: Dataset | None = None,
+    progress: bool = False,
+) -> CVResult:
+    """Train and score the configured model on ``k`` stratified folds (seed: data.seed)."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    from training.encoding import build_contract, encode_frame
+    from training.metrics import classification_metrics
+    from training.pipeline import class_indices
+    from training.preprocess import Preprocessor
+    from training.trainer import fit
+
+    if k < 2:
+        raise TrainingError(f"cross-validation needs at least 2 folds, got {k}; use --cv 2 or more")
+    data = settings.data
+    dataset = dataset if dataset is not None else load_dataset(data)
+    dataset, _ = clean(dataset, data)
+    splits = split(dataset, data)
+    frame = pd.concat([splits.train.frame, splits.validation.frame])
+    target = pd.concat([splits.train.target, splits.validation.target])
+    labels = target.to_numpy()
+    smallest = int(target.value_counts().min())
+    if smallest < k:
+        raise TrainingError(
+            f"the smallest class has {smallest} rows outside the test split, fewer than the "
+            f"{k} folds; lower the fold count or add rows"
+        )
+    val_share = data.validation_fraction / (data.train_fraction + data.validation_fraction)
+    folds: list[Fold] = []
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=data.seed)
+    for number, (fit_rows, test_rows) in enumerate(splitter.split(frame, labels), start=1):
+        try:
+            train_rows, val_rows = train_test_split(
+                fit_rows, test_size=val_share, stratify=labels[fit_rows], random_state=data.seed
+            )
+        except ValueError as exc:
+            raise TrainingError(
+                f"fold {number}: cannot carve a stratified validation slice from "
+                f"{len(fit_rows)} rows ({exc}); add rows or lower the fold count"
+            ) from exc
+        train = frame.iloc[train_rows]
+        contract = build_contract(
+            train, dataset.features, dataset.classes, nullable=data.allow_missing
+        )
+        x_train = encode_frame(train, contract)
+        preprocessor = Preprocessor.fit(x_train, contract)
+        result = fit(
+            x_train,
+            class_indices(target.iloc[train_rows], dataset.classes),
+            encode_frame(frame.iloc[val_rows], contract),
+            class_indices(target.iloc[val_rows], dataset.classes),
+            preprocessor,
+            len(dataset.classes),
+            settings.training,
+            progress=progress,
+        )
+        proba = _predict(result.model, encode_frame(frame.iloc[test_rows], contract))
+        folds.append(
+            Fold(
+                number=number,
+                train_index=[int(i) for i in frame.index[train_rows]],
+                validation_index=[int(i) for i in frame.index[val_rows]],
+                test_index=[int(i) for i in frame.index[test_rows]],
+                metrics=classification_metrics(
+                    target.iloc[test_rows].tolist(), proba, dataset.classes
+                ),
+                best_epoch=result.best_epoch,
+                statistics=preprocessor.statistics(),
+            )
+        )
+    return CVResult(folds)
+
+
+def _predict(model: Classifier, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out: np.ndarray = model.predict_proba(torch.from_numpy(x)).numpy()
+    return out

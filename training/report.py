@@ -1,0 +1,326 @@
+"""A registered version's report: Markdown with PNG figures, readable without a server.
+
+::
+
+    report/
+      report.md      data summary, training, metric tables, confusion matrix, tuning, CV
+      curves.png     train/validation loss and validation accuracy per epoch, best epoch marked
+      confusion.png  the serving variant's confusion matrix on the test split
+
+Example::
+
+    write_report(
+        staging, name="fair", version="v3", fit=trained.fit, metrics=metrics,
+        classes=["0", "1"], confusion=[[900, 60], [150, 200]], per_class=per_class,
+        rows={"train": 4456, "validation": 955, "test": 955},
+        class_balance={"train": {"0": 3026, "1": 1430}, ...},
+    )  # -> staging / "report" / "report.md"
+
+Figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, never
+through pyplot: no backend is switched and no figure outlives the call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from training.trainer import FitResult
+
+REPORT_DIR = "report"
+REPORT_FILE = "report.md"
+CURVES_FILE = "curves.png"
+CONFUSION_FILE = "confusion.png"
+METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
+VARIANTS = ("torch", "fp32", "int8", "serving")
+
+
+def write_report(
+    folder: Path,
+    *,
+    name: str,
+    version: str,
+    fit: FitResult,
+    metrics: Mapping[str, Mapping[str, float]],
+    classes: Sequence[str],
+    confusion: Sequence[Sequence[int]],
+    per_class: Mapping[str, Mapping[str, float]],
+    rows: Mapping[str, int],
+    class_balance: Mapping[str, Mapping[str, int]],
+    tuning: Mapping[str, Any] | None = None,
+    cv: Mapping[str, Any] | None = None,
+    serving_variant: str | None = None,
+    figures: bool = True,
+) -> Path:
+    """Write ``folder/report/`` (Markdown and both figures); return the Markdown's path.
+
+    ``figures=False`` writes only the Markdown (to rename the version of a report whose
+    figures are already there).
+    """
+    classes = [str(c) for c in classes]
+    if len(confusion) != len(classes) or any(len(row) != len(classes) for row in confusion):
+        raise ValueError(
+            f"the confusion matrix must be {len(classes)}x{len(classes)} (one row and one "
+            f"column per class {classes}); got {[len(row) for row in confusion]}"
+        )
+    out = Path(folder) / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    if figures:
+        _save(_curves_figure(fit), out / CURVES_FILE)
+        _save(_confusion_figure(confusion, classes, serving_variant), out / CONFUSION_FILE)
+    text = render_markdown(
+        name=name,
+        version=version,
+        fit=fit,
+        metrics=metrics,
+        classes=classes,
+        confusion=confusion,
+        per_class=per_class,
+        rows=rows,
+        class_balance=class_balance,
+        tuning=tuning,
+        cv=cv,
+        serving_variant=serving_variant,
+    )
+    path = out / REPORT_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- Markdown -------------------------------------------------------------------------------
+def render_markdown(
+    *,
+    name: str,
+    version: str,
+    fit: FitResult,
+    metrics: Mapping[str, Mapping[str, float]],
+    classes: Sequence[str],
+    confusion: Sequence[Sequence[int]],
+    per_class: Mapping[str, Mapping[str, float]],
+    rows: Mapping[str, int],
+    class_balance: Mapping[str, Mapping[str, int]],
+    tuning: Mapping[str, Any] | None = None,
+    cv: Mapping[str, Any] | None = None,
+    serving_variant: str | None = None,
+) -> str:
+    """The report's Markdown (figures linked by relative path)."""
+    served = f" (serving variant: {serving_variant}, in model.onnx)" if serving_variant else ""
+    lines = [f"# {name}:{version}", "", f"Test-split evaluation of this version{served}.", ""]
+
+    lines += [
+        "## Data",
+        "",
+        *_table(["split", "rows", "class balance"], _data_rows(rows, class_balance)),
+        "",
+    ]
+
+    lines += ["## Training", ""]
+    if fit.history:
+        lines.append(
+            f"Epochs run: {len(fit.history)}. Best epoch (early stopping, weights restored): "
+            f"**{fit.best_epoch}**, validation loss {fit.best_val_loss:.4f}, "
+            f"validation accuracy {fit.best_val_accuracy:.4f}."
+        )
+    else:
+        lines.append("No epochs were recorded.")
+    lines += ["", f"![training curves]({CURVES_FILE})", ""]
+
+    lines += ["## Test metrics per variant", ""]
+    variants = [v for v in VARIANTS if v in metrics]
+    lines += _table(
+        ["variant", *METRIC_COLUMNS],
+        [[v, *(_metric(metrics[v], c) for c in METRIC_COLUMNS)] for v in variants],
+    )
+    if "latency_ms" in metrics:
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics["latency_ms"].items())
+        lines += ["", f"ONNX Runtime latency (ms, median): {shown}."]
+    lines.append("")
+
+    lines += ["## Per class (serving variant, test split)", ""]
+    columns = ("precision", "recall", "f1", "support")
+    lines += _table(
+        ["class", *columns],
+        [[c, *(_metric(per_class.get(c, {}), k) for k in columns)] for c in classes],
+    )
+    lines.append("")
+
+    total = sum(sum(row) for row in confusion)
+    lines += [
+        "## Confusion matrix (serving variant, test split)",
+        "",
+        f"Rows: true class; columns: predicted class; {total} rows in all.",
+        "",
+        *_table(
+            ["true \\ predicted", *classes],
+            [[c, *(str(n) for n in row)] for c, row in zip(classes, confusion, strict=True)],
+        ),
+        "",
+        f"![confusion matrix]({CONFUSION_FILE})",
+        "",
+    ]
+
+    lines += ["## Tuning", "", *_summary(tuning), ""]
+    lines += ["## Cross-validation", "", *_summary(cv), ""]
+    return "\n".join(lines)
+
+
+def _data_rows(
+    rows: Mapping[str, int], class_balance: Mapping[str, Mapping[str, int]]
+) -> list[list[str]]:
+    out = []
+    for split in [*rows, *(s for s in class_balance if s not in rows)]:
+        counts = class_balance.get(split, {})
+        total = sum(counts.values())
+        balance = ", ".join(f"{c}: {n} ({n / total:.1%})" for c, n in counts.items() if total)
+        out.append([split, str(rows.get(split, total)), balance or "-"])
+    return out
+
+
+def _metric(values: Mapping[str, float], key: str) -> str:
+    if key not in values:
+        return "-"
+    value = values[key]
+    return f"{value:.0f}" if key in ("rows", "support") else f"{value:.4f}"
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(_cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in body),
+    ]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _summary(section: Mapping[str, Any] | None) -> list[str]:
+    """Scalars as a list; a mapping of mappings (e.g. metric -> {mean, std}) as a table."""
+    if not section:
+        return ["Not run."]
+    section = _mean_std_table(section)
+    lines: list[str] = []
+    for key, value in section.items():
+        nested = isinstance(value, Mapping) and value
+        if nested and all(isinstance(v, Mapping) for v in value.values()):
+            columns = list(dict.fromkeys(k for v in value.values() for k in v))
+            lines += [
+                "",
+                f"**{key}**",
+                "",
+                *_table(
+                    ["", *columns],
+                    [[k, *(_value(v.get(c, "-")) for c in columns)] for k, v in value.items()],
+                ),
+                "",
+            ]
+        else:
+            lines.append(f"- {key}: {_value(value)}")
+    return lines
+
+
+def _mean_std_table(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Fold flat ``{metric}_mean`` / ``{metric}_std`` pairs into ``{"metrics": {metric: ...}}``
+    (the form metrics.json keeps cross-validation in), so they show as one table."""
+    folded: dict[str, dict[str, Any]] = {}
+    rest: dict[str, Any] = {}
+    for key, value in section.items():
+        stem, _, stat = key.rpartition("_")
+        if stem and stat in ("mean", "std") and not isinstance(value, Mapping):
+            folded.setdefault(stem, {})[stat] = value
+        else:
+            rest[key] = value
+    if folded:
+        rest["metrics"] = folded
+    return rest
+
+
+# -- figures --------------------------------------------------------------------------------
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> None:
+    try:
+        figure.savefig(path, format="png", metadata={"Software": None})
+    finally:
+        figure.clear()
+
+
+def _curves_figure(fit: FitResult) -> Figure:
+    from matplotlib.ticker import MaxNLocator
+
+    figure = _new_figure(9, 3.6)
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    epochs = [e.epoch for e in fit.history]
+    loss_ax.plot(epochs, [e.train_loss for e in fit.history], marker=".", label="train loss")
+    loss_ax.plot(epochs, [e.val_loss for e in fit.history], marker=".", label="validation loss")
+    acc_ax.plot(
+        epochs,
+        [e.val_accuracy for e in fit.history],
+        marker=".",
+        color="tab:green",
+        label="validation accuracy",
+    )
+    for ax, title in ((loss_ax, "loss"), (acc_ax, "validation accuracy")):
+        if fit.history:
+            ax.axvline(
+                fit.best_epoch,
+                color="tab:red",
+                linestyle="--",
+                label=f"best epoch {fit.best_epoch}",
+            )
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if not fit.history:
+        loss_ax.text(0.5, 0.5, "no epochs recorded", ha="center", transform=loss_ax.transAxes)
+    return figure
+
+
+def _confusion_figure(
+    confusion: Sequence[Sequence[int]], classes: Sequence[str], variant: str | None
+) -> Figure:
+    import numpy as np
+
+    counts = np.asarray(confusion, dtype=np.int64).reshape(len(classes), len(classes))
+    side = min(10.0, 2.5 + 0.5 * len(classes))
+    figure = _new_figure(side + 1.0, side)
+    ax = figure.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=ax, shrink=0.8)
+    ticks = list(range(len(classes)))
+    ax.set_xticks(ticks, labels=list(classes), rotation=45 if len(classes) > 6 else 0)
+    ax.set_yticks(ticks, labels=list(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix ({variant or 'serving'}, test split)")
+    threshold = counts.max() / 2 if counts.size else 0
+    size = "small" if len(classes) > 6 else "medium"
+    for (i, j), n in np.ndenumerate(counts):
+        colour = "white" if n > threshold else "black"
+        ax.text(j, i, str(n), ha="center", va="center", color=colour, fontsize=size)
+    return figure
