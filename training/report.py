@@ -9,12 +9,13 @@
 
 Example::
 
-    write_report(
-        staging, name="fair", version="v3", fit=trained.fit, metrics=metrics,
+    content = ReportContent(
+        name="fair", version="v3", fit=trained.fit, metrics=metrics,
         classes=["0", "1"], confusion=[[900, 60], [150, 200]], per_class=per_class,
         rows={"train": 4456, "validation": 955, "test": 955},
         class_balance={"train": {"0": 3026, "1": 1430}, ...},
-    )  # -> staging / "report" / "report.md"
+    )
+    write_report(staging, content)  # -> staging / "report" / "report.md"
 
 Figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, never
 through pyplot: no backend is switched and no figure outlives the call.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,29 +42,32 @@ METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
 VARIANTS = ("torch", "fp32", "int8", "serving")
 
 
-def write_report(
-    folder: Path,
-    *,
-    name: str,
-    version: str,
-    fit: FitResult,
-    metrics: Mapping[str, Mapping[str, float]],
-    classes: Sequence[str],
-    confusion: Sequence[Sequence[int]],
-    per_class: Mapping[str, Mapping[str, float]],
-    rows: Mapping[str, int],
-    class_balance: Mapping[str, Mapping[str, int]],
-    tuning: Mapping[str, Any] | None = None,
-    cv: Mapping[str, Any] | None = None,
-    serving_variant: str | None = None,
-    figures: bool = True,
-) -> Path:
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything a report shows about one version."""
+
+    name: str
+    version: str
+    fit: FitResult
+    metrics: Mapping[str, Mapping[str, float]]
+    classes: Sequence[str]
+    confusion: Sequence[Sequence[int]]
+    per_class: Mapping[str, Mapping[str, float]]
+    rows: Mapping[str, int]
+    class_balance: Mapping[str, Mapping[str, int]]
+    tuning: Mapping[str, Any] | None = None
+    cv: Mapping[str, Any] | None = None
+    serving_variant: str | None = None
+
+
+def write_report(folder: Path, content: ReportContent, *, figures: bool = True) -> Path:
     """Write ``folder/report/`` (Markdown and both figures); return the Markdown's path.
 
     ``figures=False`` writes only the Markdown (to rename the version of a report whose
     figures are already there).
     """
-    classes = [str(c) for c in classes]
+    classes = [str(c) for c in content.classes]
+    confusion = content.confusion
     if len(confusion) != len(classes) or any(len(row) != len(classes) for row in confusion):
         raise ValueError(
             f"the confusion matrix must be {len(classes)}x{len(classes)} (one row and one "
@@ -71,44 +76,22 @@ def write_report(
     out = Path(folder) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     if figures:
-        save_figure(curves_figure(fit), out / CURVES_FILE)
-        save_figure(confusion_figure(confusion, classes, serving_variant), out / CONFUSION_FILE)
-    text = render_markdown(
-        name=name,
-        version=version,
-        fit=fit,
-        metrics=metrics,
-        classes=classes,
-        confusion=confusion,
-        per_class=per_class,
-        rows=rows,
-        class_balance=class_balance,
-        tuning=tuning,
-        cv=cv,
-        serving_variant=serving_variant,
-    )
+        save_figure(curves_figure(content.fit), out / CURVES_FILE)
+        save_figure(
+            confusion_figure(confusion, classes, content.serving_variant), out / CONFUSION_FILE
+        )
     path = out / REPORT_FILE
-    path.write_text(text, encoding="utf-8")
+    path.write_text(render_markdown(replace(content, classes=classes)), encoding="utf-8")
     return path
 
 
 # -- Markdown -------------------------------------------------------------------------------
-def render_markdown(
-    *,
-    name: str,
-    version: str,
-    fit: FitResult,
-    metrics: Mapping[str, Mapping[str, float]],
-    classes: Sequence[str],
-    confusion: Sequence[Sequence[int]],
-    per_class: Mapping[str, Mapping[str, float]],
-    rows: Mapping[str, int],
-    class_balance: Mapping[str, Mapping[str, int]],
-    tuning: Mapping[str, Any] | None = None,
-    cv: Mapping[str, Any] | None = None,
-    serving_variant: str | None = None,
-) -> str:
+def render_markdown(content: ReportContent) -> str:
     """The report's Markdown (figures linked by relative path)."""
+    c = content
+    name, version, fit, metrics, classes = c.name, c.version, c.fit, c.metrics, c.classes
+    confusion, per_class, rows, class_balance = c.confusion, c.per_class, c.rows, c.class_balance
+    tuning, cv, serving_variant = c.tuning, c.cv, c.serving_variant
     served = f" (serving variant: {serving_variant}, in model.onnx)" if serving_variant else ""
     lines = [f"# {name}:{version}", "", f"Test-split evaluation of this version{served}.", ""]
 

@@ -199,7 +199,7 @@ def write_staged_report(
     ``figures=False`` rewrites only the Markdown (the figures do not name the version).
     """
     from training.metrics import confusion, per_class_metrics
-    from training.report import write_report
+    from training.report import ReportContent, write_report
 
     trained = staged.trained
     classes = trained.contract.classes
@@ -218,8 +218,7 @@ def write_staged_report(
         }
         for split, part in parts.items()
     }
-    path = write_report(
-        staged.path,
+    content = ReportContent(
         name=name,
         version=version or UNREGISTERED,
         fit=trained.fit,
@@ -232,7 +231,7 @@ def write_staged_report(
         tuning=staged.tuning,
         cv=staged.cv if staged.cv is not None else staged.metrics.get("cv"),
         serving_variant=staged.serving_variant,
-        figures=figures,
     )
+    path = write_report(staged.path, content, figures=figures)
     staged.report_version = version
     return path

@@ -46,6 +46,17 @@ class Env:
     db: Database
 
 
+def subsample(dataset: Dataset, n: int) -> Dataset:
+    """``n`` rows of ``dataset`` drawn with a fixed seed, renumbered from 0."""
+    rows = dataset.frame.sample(n=n, random_state=0).index
+    return Dataset(
+        dataset.frame.loc[rows].reset_index(drop=True),
+        dataset.target.loc[rows].reset_index(drop=True),
+        dataset.features,
+        dataset.classes,
+    )
+
+
 def open_env(settings: Settings) -> Env:
     db = Database(settings.paths.state_db)
     registry = Registry(settings.paths.model_store, db)

@@ -13,22 +13,12 @@ from training.data import Dataset, split
 from trainsmart.errors import TrainingError
 from trainsmart.settings import Settings
 
-from .conftest import make_settings, open_env
-
-
-def _subsample(fair: Dataset, n: int = 600) -> Dataset:
-    rows = fair.frame.sample(n=n, random_state=0).index
-    return Dataset(
-        fair.frame.loc[rows].reset_index(drop=True),
-        fair.target.loc[rows].reset_index(drop=True),
-        fair.features,
-        fair.classes,
-    )
+from .conftest import make_settings, open_env, subsample
 
 
 @pytest.fixture(scope="module")
 def small(fair: Dataset) -> Dataset:
-    return _subsample(fair)
+    return subsample(fair, 600)
 
 
 @pytest.fixture(scope="module")

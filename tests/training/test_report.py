@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tests.training.conftest import make_settings
 from training.metrics import confusion, per_class_metrics
 from training.pipeline import TrainOutcome
-from training.report import write_report
+from training.report import ReportContent, write_report
 from trainsmart.errors import TrainingError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,20 +107,22 @@ def test_write_report_renders_tuning_and_cv_quickly(champion: TrainOutcome, tmp_
     started = time.perf_counter()
     path = write_report(
         tmp_path,
-        name="demo",
-        version="v9",
-        fit=trained.fit,
-        metrics=champion.metrics,
-        classes=classes,
-        confusion=counts,
-        per_class={
-            c: {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": 4} for c in classes
-        },
-        rows={"train": 10, "validation": 3, "test": 3},
-        class_balance={"train": dict.fromkeys(classes, 5)},
-        tuning={"n_trials": 20, "n_pruned": 7, "best_params": {"learning_rate": 0.003}},
-        cv={"folds": 5, "metrics": {"accuracy": {"mean": 0.71, "std": 0.02}}},
-        serving_variant="fp32",
+        ReportContent(
+            name="demo",
+            version="v9",
+            fit=trained.fit,
+            metrics=champion.metrics,
+            classes=classes,
+            confusion=counts,
+            per_class={
+                c: {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": 4} for c in classes
+            },
+            rows={"train": 10, "validation": 3, "test": 3},
+            class_balance={"train": dict.fromkeys(classes, 5)},
+            tuning={"n_trials": 20, "n_pruned": 7, "best_params": {"learning_rate": 0.003}},
+            cv={"folds": 5, "metrics": {"accuracy": {"mean": 0.71, "std": 0.02}}},
+            serving_variant="fp32",
+        ),
     )
     assert time.perf_counter() - started < 1.0
     assert path == tmp_path / "report" / "report.md"
@@ -132,16 +134,18 @@ def test_write_report_renders_tuning_and_cv_quickly(champion: TrainOutcome, tmp_
     assert "Not run." not in text
     flat = write_report(
         tmp_path / "flat",
-        name="demo",
-        version="v9",
-        fit=trained.fit,
-        metrics=champion.metrics,
-        classes=classes,
-        confusion=counts,
-        per_class={},
-        rows={},
-        class_balance={},
-        cv={"accuracy_mean": 0.7, "accuracy_std": 0.01, "f1_mean": 0.5, "folds": 5.0},
+        ReportContent(
+            name="demo",
+            version="v9",
+            fit=trained.fit,
+            metrics=champion.metrics,
+            classes=classes,
+            confusion=counts,
+            per_class={},
+            rows={},
+            class_balance={},
+            cv={"accuracy_mean": 0.7, "accuracy_std": 0.01, "f1_mean": 0.5, "folds": 5.0},
+        ),
         figures=False,
     ).read_text()
     assert "| accuracy | 0.7 | 0.01 |" in flat and "| f1 | 0.5 | - |" in flat
@@ -157,15 +161,17 @@ def test_write_report_rejects_a_confusion_matrix_of_the_wrong_shape(
     with pytest.raises(ValueError, match="confusion matrix must be"):
         write_report(
             tmp_path,
-            name="demo",
-            version="v1",
-            fit=champion.trained.fit,
-            metrics={},
-            classes=["a", "b"],
-            confusion=[[1, 2, 3]],
-            per_class={},
-            rows={},
-            class_balance={},
+            ReportContent(
+                name="demo",
+                version="v1",
+                fit=champion.trained.fit,
+                metrics={},
+                classes=["a", "b"],
+                confusion=[[1, 2, 3]],
+                per_class={},
+                rows={},
+                class_balance={},
+            ),
         )
 
 

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from tests.training.conftest import open_env
+from tests.training.conftest import open_env, subsample
 from training.data import Dataset
 from training.pipeline import train_and_register
 from training.tuning import TuneResult, apply_best, load_result, study_path, tune
@@ -55,13 +55,7 @@ def tuning_settings(data_dir: Path, **tuning: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def small(fair: Dataset) -> Dataset:
-    rows = fair.frame.sample(n=ROWS, random_state=0).index
-    return Dataset(
-        fair.frame.loc[rows].reset_index(drop=True),
-        fair.target.loc[rows].reset_index(drop=True),
-        fair.features,
-        fair.classes,
-    )
+    return subsample(fair, ROWS)
 
 
 @pytest.fixture(scope="module")
