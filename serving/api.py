@@ -2,12 +2,14 @@
 
 BentoML mounts this app on its server (``serving.service``); tests can drive
 it in-process with ``TestClient(create_api(lambda: predictor))``. Bodies are
-parsed here, not by FastAPI, so every 4xx is ours: ``{"error": ..., "field": ...}``.
+parsed by ``serving.http``, not by FastAPI, so every 4xx is ours:
+``{"error": ..., "field": ...}``. The body limit is the predictor's
+``settings.max_body_bytes``. The Open Inference Protocol routes (``/v2/...``)
+come from ``serving.v2``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,11 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.http import ErrorResponse, body_schema, read_json
 from serving.predictor import Predictor
-from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError, UnsupportedMediaType
+from serving.v2 import add_v2_routes
+from trainsmart.errors import TrainsmartError
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
@@ -41,7 +45,11 @@ class PredictResponse(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    instances: list[dict[str, float | int | str | None]]
+    """Exactly one of ``instances`` (one object per row) or ``columns`` (one list per feature,
+    all of the same length)."""
+
+    instances: list[dict[str, float | int | str | None]] | None = None
+    columns: dict[str, list[float | int | str | None]] | None = None
 
 
 class FeedbackRequest(BaseModel):
@@ -56,49 +64,13 @@ class FeedbackResponse(BaseModel):
     label: str
 
 
-class ErrorResponse(BaseModel):
-    error: str
-    field: str | None = None
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid body; `field` names the culprit"},
     404: {"model": ErrorResponse, "description": "Unknown request id"},
     413: {"model": ErrorResponse, "description": "Too many rows or too large a body"},
+    415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
     503: {"model": ErrorResponse, "description": "No model loaded yet"},
 }
-
-
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
-
-
-async def _json(request: Request) -> Any:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("application/json"):
-        raise UnsupportedMediaType(
-            f"header 'content-type': expected application/json, got {content_type!r}",
-            field="content-type",
-        )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"body of {declared} bytes is over the {MAX_BODY_BYTES}-byte limit", field="body"
-        )
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"body of {len(raw)} bytes is over the {MAX_BODY_BYTES}-byte limit", field="body"
-        )
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"body: not valid JSON ({exc})", field="body") from exc
 
 
 def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
@@ -112,6 +84,13 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
     @app.exception_handler(TrainsmartError)
     async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=int(exc.status_code))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # unknown path or method: the same error shape as every other answer
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
@@ -135,7 +114,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             predictor = get_predictor()
             status = 200
             try:
-                body = await _json(request)
+                body = await read_json(request, predictor.settings.max_body_bytes)
                 return JSONResponse(await run_in_threadpool(handler, predictor, body))
             except TrainsmartError as exc:
                 status = int(exc.status_code)
@@ -154,7 +133,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             summary=summary,
             response_model=response_model,
             responses=ERRORS,
-            openapi_extra=_body_schema(request_model),
+            openapi_extra=body_schema(request_model),
         )
 
     add_route(
@@ -165,4 +144,5 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
         "Record the true label of a served row",
     )  # fmt: skip
+    add_v2_routes(app, get_predictor)
     return app

@@ -1,15 +1,17 @@
-"""The request logic behind /predict and /feedback, free of any web framework.
+"""The request logic behind /predict, /v2 infer and /feedback, free of any web framework.
 
 Flow of one prediction request: validate against the contract -> look up
 each row in the cache -> run ONNX Runtime on the misses only -> append every
 row (hits included) to the input log -> answer with the version that
-produced it.
+produced it. Every protocol goes through ``Predictor.predict_rows``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from serving.cache import PredictionCache, row_key
 from serving.metrics import ServingMetrics
 from serving.runtime import LoadedModel, ModelHolder
 from serving.settings import ServingSettings
-from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError
+from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError, VersionNotLoaded
 from trainsmart.registry import InputContract, Registry
 from trainsmart.state import InputLog
 
@@ -35,6 +37,20 @@ def _prediction(contract: InputContract, probs: np.ndarray) -> dict[str, Any]:
         "class": contract.classes[best],
         "probabilities": {c: float(p) for c, p in zip(contract.classes, probs, strict=True)},
     }
+
+
+def _column_field(row: int, feature: str) -> str:
+    return f"columns.{feature}[{row}]"
+
+
+@dataclass(frozen=True)
+class Served:
+    """One answered request: its logged id, the model that answered, one entry per row."""
+
+    request_id: str
+    model: LoadedModel
+    predictions: list[dict[str, Any]]
+    hits: list[bool]
 
 
 class Predictor:
@@ -63,24 +79,103 @@ class Predictor:
         self.registry = registry
         self._contracts: dict[str, InputContract] = {}
 
+    def model(self, version: str | None = None) -> LoadedModel:
+        """The production model; VersionNotLoaded if ``version`` names another one."""
+        model = self.holder.current()
+        if version is not None and version != model.version:
+            raise VersionNotLoaded(model.name, version, model.version)
+        return model
+
     def predict(self, body: Any) -> dict[str, Any]:
-        body = _object(body, 'an object {"instances": [{feature: value, ...}, ...]}')
-        unknown = [k for k in body if k != "instances"]
+        body = _object(
+            body,
+            'an object {"instances": [{feature: value, ...}, ...]} or '
+            '{"columns": {feature: [value, ...], ...}}',
+        )
+        unknown = [k for k in body if k not in ("instances", "columns")]
         if unknown:
             raise InvalidInput(
-                f"field '{unknown[0]}': unknown; the body takes only 'instances'", field=unknown[0]
+                f"field '{unknown[0]}': unknown; the body takes 'instances' or 'columns'",
+                field=unknown[0],
             )
-        if "instances" not in body:
+        if "instances" in body and "columns" in body:
+            raise InvalidInput(
+                "field 'columns': send either 'instances' (rows) or 'columns', not both",
+                field="columns",
+            )
+        if "columns" in body:
+            model = self.model()
+            rows = self._columns(body["columns"], model.contract)
+            served = self.predict_rows(rows, model=model, field="columns", locate=_column_field)
+        elif "instances" in body:
+            served = self.predict_rows(body["instances"])
+        else:
             raise InvalidInput.for_field("instances", "a list of feature objects (missing)", None)
-        rows = body["instances"]
-        if isinstance(rows, list) and len(rows) > self.settings.max_rows_per_request:
+        return {
+            "request_id": served.request_id,
+            "model": served.model.name,
+            "version": served.model.version,
+            "predictions": [
+                {**pred, "cached": hit}
+                for pred, hit in zip(served.predictions, served.hits, strict=True)
+            ],
+        }
+
+    def _columns(self, columns: Any, contract: InputContract) -> list[dict[str, Any]]:
+        """Rows from ``{"columns": {feature: [values]}}``: every feature, equal lengths."""
+        if not isinstance(columns, dict):
+            raise InvalidInput.for_field("columns", "an object {feature: [value, ...]}", columns)
+        names = contract.feature_names
+        for name in names:
+            if name not in columns:
+                raise InvalidInput.for_field(
+                    f"columns.{name}", "a list of values (the column is missing)", None
+                )
+        for name, values in columns.items():
+            if name not in names:
+                raise InvalidInput(
+                    f"field 'columns.{name}': unknown feature; expected only {names}",
+                    field=f"columns.{name}",
+                )
+            if not isinstance(values, list):
+                raise InvalidInput.for_field(f"columns.{name}", "a list of values", values)
+        n = len(columns[names[0]])
+        for name in names:
+            if len(columns[name]) != n:
+                raise InvalidInput(
+                    f"field 'columns.{name}': expected {n} values like 'columns.{names[0]}', "
+                    f"got {len(columns[name])}; every column must have the same length",
+                    field=f"columns.{name}",
+                )
+        self._check_rows(n, "columns")
+        return [{name: columns[name][i] for name in names} for i in range(n)]
+
+    def _check_rows(self, n: int, field: str) -> None:
+        limit = self.settings.max_rows_per_request
+        if n > limit:
             raise PayloadTooLarge(
-                f"field 'instances': {len(rows)} rows is over the limit of "
-                f"{self.settings.max_rows_per_request} per request; split the batch",
-                field="instances",
+                f"field '{field}': {n} rows is over the limit of {limit} per request "
+                "(serving.max_rows_per_request); split the batch",
+                field=field,
             )
-        model = self.holder.current()
-        matrix = model.contract.to_matrix(rows)
+
+    def predict_rows(
+        self,
+        rows: Any,
+        *,
+        model: LoadedModel | None = None,
+        field: str = "instances",
+        locate: Callable[[int, str], str] | None = None,
+    ) -> Served:
+        """Validate, predict (cache first) and log ``rows``; the path every protocol shares.
+
+        ``model`` defaults to the production model; ``field`` and ``locate`` name the
+        request's fields in errors (see ``InputContract.to_matrix``).
+        """
+        if isinstance(rows, list):
+            self._check_rows(len(rows), field)
+        model = self.model() if model is None else model
+        matrix = model.contract.to_matrix(rows, field_prefix=field, locate=locate)
         predictions, hits = self._predict_rows(model, matrix)
         request_id = uuid.uuid4().hex
         names = model.contract.feature_names
@@ -92,14 +187,7 @@ class Predictor:
                 self.metrics.predictions.labels(
                     model=model.name, version=model.version, cached=str(hit).lower()
                 ).inc(count)
-        return {
-            "request_id": request_id,
-            "model": model.name,
-            "version": model.version,
-            "predictions": [
-                {**pred, "cached": hit} for pred, hit in zip(predictions, hits, strict=True)
-            ],
-        }
+        return Served(request_id, model, predictions, hits)
 
     def _predict_rows(
         self, model: LoadedModel, matrix: np.ndarray

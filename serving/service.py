@@ -2,7 +2,8 @@
 
 Run it with ``trainsmart serve`` (or ``bentoml serve serving.service:Trainsmart``).
 Settings come from ``$TRAINSMART_CONFIG`` and ``TRAINSMART_*`` variables, as everywhere.
-Routes: ``POST /predict``, ``POST /feedback`` (``serving.api``), plus BentoML's
+Routes: ``POST /predict``, ``POST /feedback`` (``serving.api``), the Open Inference
+Protocol v2 under ``/v2`` (``serving.v2``), plus BentoML's
 ``/metrics``, ``/livez`` and ``/readyz`` (ready once a model is loaded).
 """
 

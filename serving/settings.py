@@ -27,6 +27,8 @@ class ServingSettings(BaseModel):
     cache_ttl_s: Annotated[float, Field(ge=0.0)] = 0.0
     """Seconds an entry stays valid; 0 keeps it until evicted."""
     max_rows_per_request: PosInt = 1000
-    """Requests with more rows get a 413."""
+    """Requests with more rows get a 413 (/predict and /v2 infer)."""
+    max_body_bytes: PosInt = 8 * 1024 * 1024
+    """Largest request body accepted, in bytes (default 8 MiB); a larger one gets a 413."""
     ort_intra_op_threads: Annotated[int, Field(ge=0)] = 0
     """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""

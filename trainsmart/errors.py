@@ -7,6 +7,8 @@
      +-- Unauthorized (401)
      +-- NotFound (404)
      |    +-- ModelNotFound (404)
+     |    +-- ModelNotServed (404)   a name this service does not serve
+     |    +-- VersionNotLoaded (404) a version that is not the loaded one
      |    +-- RequestNotFound (404)
      +-- Conflict (409)
      |    +-- RegistryError (409)  bad promote/rollback, invalid bundle
@@ -84,6 +86,26 @@ class ModelNotFound(NotFound):
         )
         self.name = name
         self.version = version
+
+
+class ModelNotServed(NotFound):
+    def __init__(self, name: str, served: str) -> None:
+        super().__init__(f"model '{name}' is not served here; this service serves only '{served}'")
+        self.name = name
+        self.served = served
+
+
+class VersionNotLoaded(NotFound):
+    def __init__(self, name: str, version: str, loaded: str) -> None:
+        super().__init__(
+            f"model '{name}' version '{version}' is not loaded; only the production version "
+            f"'{loaded}' is. Pinning a request to another version is not supported yet "
+            "(planned with version pinning, issue D); send it to the production version or "
+            f"to /v2/models/{name}/infer"
+        )
+        self.name = name
+        self.version = version
+        self.loaded = loaded
 
 
 class RequestNotFound(NotFound):

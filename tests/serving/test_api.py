@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from serving.api import create_api
-from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
@@ -18,35 +17,6 @@ from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog
-
-
-@pytest.fixture
-def metrics_registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def holder(registry: Registry, settings: Settings) -> ModelHolder:
-    return ModelHolder(registry, "fair", settings.serving)
-
-
-@pytest.fixture
-def client(
-    holder: ModelHolder,
-    input_log: InputLog,
-    settings: Settings,
-    registry: Registry,
-    metrics_registry: CollectorRegistry,
-) -> TestClient:
-    predictor = Predictor(
-        holder,
-        LRUCache(100),
-        input_log,
-        ServingMetrics(metrics_registry),
-        settings.serving,
-        registry,
-    )
-    return TestClient(create_api(lambda: predictor))
 
 
 def test_predict_answers_each_row_with_version_and_logs_it(

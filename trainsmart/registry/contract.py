@@ -8,6 +8,7 @@ pandas or sklearn at request time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -78,10 +79,18 @@ class InputContract(BaseModel):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    def to_matrix(self, rows: Any, *, field_prefix: str = "instances") -> np.ndarray:
+    def to_matrix(
+        self,
+        rows: Any,
+        *,
+        field_prefix: str = "instances",
+        locate: Callable[[int, str], str] | None = None,
+    ) -> np.ndarray:
         """Validate ``rows`` (a list of objects) and return a float32 ``[n, features]`` matrix.
 
         Raises InvalidInput naming the first offending field and what was expected.
+        ``locate(row, feature)`` names a value's field in errors when the rows were built
+        from another layout (columns, tensors); the default is ``instances[row].feature``.
         """
         if not isinstance(rows, list):
             raise InvalidInput.for_field(field_prefix, "a list of objects", rows)
@@ -113,7 +122,8 @@ class InputContract(BaseModel):
                     field=f"{where}.{extra[0]}",
                 )
             for j, spec in enumerate(self.features):
-                matrix[i, j] = self._value(spec, row[spec.name], f"{where}.{spec.name}")
+                field = f"{where}.{spec.name}" if locate is None else locate(i, spec.name)
+                matrix[i, j] = self._value(spec, row[spec.name], field)
         return matrix
 
     @staticmethod

@@ -1,0 +1,67 @@
+"""HTTP helpers shared by the /predict API and the Open Inference Protocol routes.
+
+Bodies are read and parsed here, not by FastAPI, so every 4xx is ours and has
+the one error shape ``{"error": ..., "field": ...}`` (``ErrorResponse``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    field: str | None = None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` that documents ``model`` as the JSON request body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"body of {size} bytes is over the {max_bytes}-byte limit "
+        "(serving.max_body_bytes); send fewer rows per request",
+        field="body",
+    )
+
+
+async def read_json(request: Request, max_bytes: int, *, untyped_ok: bool = False) -> Any:
+    """The parsed JSON body, refusing other media types and bodies over ``max_bytes``.
+
+    ``untyped_ok`` accepts a body sent without a content-type (tritonclient sends none).
+    """
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json") and not (untyped_ok and not content_type):
+        raise UnsupportedMediaType(
+            f"header 'content-type': expected application/json, got {content_type!r}",
+            field="content-type",
+        )
+    encoding = request.headers.get("content-encoding", "identity")
+    if encoding != "identity":
+        raise UnsupportedMediaType(
+            f"header 'content-encoding': expected identity (no compression), got {encoding!r}",
+            field="content-encoding",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(int(declared), max_bytes)
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise _too_large(len(raw), max_bytes)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"body: not valid JSON ({exc})", field="body") from exc
