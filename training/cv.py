@@ -25,7 +25,6 @@ from training.data import Dataset, clean, load_dataset, split
 from trainsmart.errors import TrainingError
 
 if TYPE_CHECKING:
-    from training.models import Classifier
     from trainsmart.settings import Settings
 
 SUMMARY_SKIP = ("rows",)
@@ -92,14 +91,14 @@ def cross_validate(
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     from training.encoding import build_contract, encode_frame
+    from training.frameworks import fit_function, predict_proba
     from training.metrics import classification_metrics
     from training.pipeline import class_indices
     from training.preprocess import Preprocessor
-    from training.trainer import fit
 
     if k < 2:
         raise TrainingError(f"cross-validation needs at least 2 folds, got {k}; use --cv 2 or more")
-    data = settings.data
+    data, framework = settings.data, settings.training.framework
     dataset = dataset if dataset is not None else load_dataset(data)
     dataset, _ = clean(dataset, data)
     splits = split(dataset, data)
@@ -131,7 +130,7 @@ def cross_validate(
         )
         x_train = encode_frame(train, contract)
         preprocessor = Preprocessor.fit(x_train, contract)
-        result = fit(
+        result = fit_function(framework)(
             x_train,
             class_indices(target.iloc[train_rows], dataset.classes),
             encode_frame(frame.iloc[val_rows], contract),
@@ -141,7 +140,9 @@ def cross_validate(
             settings.training,
             progress=progress,
         )
-        proba = _predict(result.model, encode_frame(frame.iloc[test_rows], contract))
+        proba = predict_proba(
+            framework, result.model, encode_frame(frame.iloc[test_rows], contract)
+        )
         folds.append(
             Fold(
                 number=number,
@@ -156,11 +157,3 @@ def cross_validate(
             )
         )
     return CVResult(folds)
-
-
-def _predict(model: Classifier, x: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out: np.ndarray = model.predict_proba(torch.from_numpy(x)).numpy()
-    return out

@@ -1,4 +1,4 @@
-"""ONNX export, the PyTorch/ONNX parity check, int8 quantization and ONNX scoring.
+"""ONNX export, the framework/ONNX parity check, int8 quantization and ONNX scoring.
 
 Quirks worth knowing:
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,34 +85,52 @@ def onnx_predict(path: Path | str | Any, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_parity(model: torch.nn.Module, onnx_path: Path, sample: np.ndarray, tol: float) -> float:
-    """Compare PyTorch and ONNX probabilities at batch 1 and batch 3; return the max gap.
+def check_parity(
+    model: torch.nn.Module | Callable[[np.ndarray], np.ndarray],
+    onnx_path: Path,
+    sample: np.ndarray,
+    tol: float,
+    *,
+    framework: str = "PyTorch",
+) -> float:
+    """Compare the framework's and ONNX probabilities at batch 1 and batch 3; return the
+    max gap. ``model`` is a torch module or any ``predict_proba(matrix) -> ndarray``
+    (``framework`` names it in messages).
 
     Raises TrainingError when a probability differs by more than ``tol``.
     """
     if len(sample) < 3:
         raise TrainingError(f"parity check needs at least 3 sample rows, got {len(sample)}")
+    predict = _torch_predict(model) if isinstance(model, torch.nn.Module) else model
     sess = session(onnx_path)
-    model.eval()
     worst = 0.0
     for rows in (sample[:1], sample[:3]):
-        with torch.no_grad():
-            expected = model(torch.from_numpy(np.asarray(rows, dtype=np.float32))).numpy()
+        expected = predict(np.asarray(rows, dtype=np.float32))
         got = onnx_predict(sess, rows)
         if got.shape != expected.shape:
             raise TrainingError(
-                f"ONNX output shape {got.shape} differs from PyTorch's {expected.shape} "
+                f"ONNX output shape {got.shape} differs from {framework}'s {expected.shape} "
                 f"at batch {len(rows)}; the export lost the dynamic batch dimension"
             )
         gap = float(np.max(np.abs(got - expected)))
         worst = max(worst, gap)
         if not gap <= tol:
             raise TrainingError(
-                f"ONNX and PyTorch probabilities differ by {gap:.3g} at batch {len(rows)} "
+                f"ONNX and {framework} probabilities differ by {gap:.3g} at batch {len(rows)} "
                 f"(tolerance {tol:g}); the export is not faithful, so the model is not "
                 "registered"
             )
     return worst
+
+
+def _torch_predict(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    def predict(rows: np.ndarray) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            out: np.ndarray = model(torch.from_numpy(rows)).numpy()
+        return out
+
+    return predict
 
 
 def quantize_int8(fp32_path: Path, out_path: Path) -> Path:

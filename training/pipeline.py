@@ -31,7 +31,7 @@ from trainsmart.registry.contract import InputContract
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from training.models import Classifier
+    from training.frameworks import Framework
     from training.staging import Staged
     from training.trainer import EpochLog, FitResult
     from trainsmart.registry.store import Registry
@@ -43,21 +43,33 @@ Extra = tuple[pd.DataFrame, pd.Series | list[str], float]
 
 @dataclass
 class TrainedModel:
-    """A fitted classifier and everything it was fitted from."""
+    """A fitted classifier and everything it was fitted from.
 
-    model: Classifier
-    fit: FitResult
+    ``model`` is a torch :class:`training.models.Classifier` or a Keras model, as
+    ``framework`` says; use :meth:`predict_proba` to stay framework-neutral.
+    """
+
+    model: Any
+    fit: FitResult[Any]
     dataset: Dataset
     splits: Splits
     contract: InputContract
     train: Part
     """The training rows as given (split + recent rows once): contract and reference source."""
     rows: dict[str, int]
+    framework: Framework = "torch"
+    """Which framework trained ``model`` (training.framework)."""
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         from training.encoding import encode_frame
 
         return encode_frame(frame, self.contract)
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        """Probabilities of the trained model (not the ONNX export) for encoded rows."""
+        from training.frameworks import predict_proba
+
+        return predict_proba(self.framework, self.model, matrix)
 
 
 @dataclass
@@ -66,7 +78,8 @@ class TrainOutcome:
 
     bundle: Bundle
     metrics: dict[str, dict[str, float]]
-    model: Classifier
+    model: Any
+    """The trained torch or Keras model (``trained.framework`` says which)."""
     trained: TrainedModel
     serving_variant: str
 
@@ -119,10 +132,13 @@ def train_model(
     progress: bool = True,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> TrainedModel:
-    """Load and split the data, fit preprocessing on the training rows, train the MLP."""
+    """Load and split the data, fit preprocessing on the training rows, train the MLP
+    with the framework named by ``settings.training.framework``."""
     from training.encoding import build_contract, encode_frame
+    from training.frameworks import fit_function
     from training.preprocess import Preprocessor
-    from training.trainer import fit
+
+    framework = settings.training.framework
 
     dataset = dataset if dataset is not None else load_dataset(settings.data)
     dataset, cleaned = clean(dataset, settings.data)
@@ -133,7 +149,7 @@ def train_model(
     )
     x_train = encode_frame(weighted.frame, contract)
     preprocessor = Preprocessor.fit(x_train, contract)
-    result = fit(
+    result = fit_function(framework)(
         x_train,
         class_indices(weighted.target, dataset.classes),
         encode_frame(splits.validation.frame, contract),
@@ -149,7 +165,7 @@ def train_model(
         rows["train_oversampled"] = result.train_rows
     if extra is not None:
         rows.update(recent=n_recent, train_effective=len(weighted))
-    return TrainedModel(result.model, result, dataset, splits, contract, once, rows)
+    return TrainedModel(result.model, result, dataset, splits, contract, once, rows, framework)
 
 
 def code_version() -> str:
@@ -190,7 +206,7 @@ def register_staged(
         trigger=trigger,
         job_id=job_id,
         rows=trained.rows,
-        framework="torch",
+        framework=trained.framework,
         serving_variant=staged.serving_variant,
         tuning=tuning or {},
     )

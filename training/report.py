@@ -39,7 +39,8 @@ REPORT_FILE = "report.md"
 CURVES_FILE = "curves.png"
 CONFUSION_FILE = "confusion.png"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
-VARIANTS = ("torch", "fp32", "int8", "serving")
+VARIANTS = ("torch", "keras", "fp32", "int8", "serving")
+"""Metric rows shown, in order: the training framework's own model, then the ONNX ones."""
 
 
 @dataclass(frozen=True)

@@ -227,8 +227,13 @@ class TuningSettings(BaseModel):
 
 
 class TrainingSettings(BaseModel):
-    """The PyTorch MLP and its training loop."""
+    """The MLP (PyTorch or Keras) and its training loop."""
 
+    framework: Literal["torch", "keras"] = "torch"
+    """Which framework trains the MLP: 'torch' (PyTorch) or 'keras' (Keras 3 on the
+    TensorFlow backend; needs the 'keras' extra: pip install -e '.[keras]'). Both fold the
+    same preprocessing into the exported ONNX graph and give the same contract and bundle;
+    every other setting here applies to both."""
     hidden_sizes: list[PosInt] = [64, 32]
     """Widths of the hidden layers."""
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
@@ -252,7 +257,7 @@ class TrainingSettings(BaseModel):
     max_metric_drop: Annotated[float, Field(ge=0.0)] = 0.01
     """Serve the int8 variant only if its test accuracy is at most this far below fp32."""
     parity_tolerance: Annotated[float, Field(gt=0.0)] = 1e-4
-    """Max abs difference of probabilities allowed between PyTorch and ONNX."""
+    """Max abs difference of probabilities allowed between the framework's model and ONNX."""
     lr_schedule: Literal["none", "step", "cosine", "plateau"] = "none"
     """Learning-rate schedule, stepped once per epoch: 'step' multiplies the rate by
     lr_gamma every lr_step_size epochs; 'cosine' anneals it towards 0 over max_epochs;

@@ -7,7 +7,7 @@
       variants/fp32.onnx
       variants/int8.onnx  when training.quantize
       contract.json
-      metrics.json        {"torch"|"fp32"|"int8"|"serving": test metrics, "validation": ...}
+      metrics.json        {"torch"|"keras"|"fp32"|"int8"|"serving": test metrics, "validation": ...}
       reference.parquet   at most data.reference_size raw input rows
       report/             report.md, curves.png, confusion.png (see training.report)
 """
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from training.export import check_parity, export_onnx, onnx_predict, quantize_int8, session
+from training.export import check_parity, onnx_predict, quantize_int8, session
+from training.frameworks import LABELS, export_fp32
 from training.metrics import classification_metrics
 from trainsmart.errors import TrainingError
 from trainsmart.registry.bundle import CONTRACT_FILE, METRICS_FILE, MODEL_FILE, REFERENCE_FILE
@@ -139,14 +139,17 @@ def stage_model(
     x_test = trained.encode(test.frame)
     y_test = test.target.tolist()
 
-    fp32 = export_onnx(trained.model, len(contract.features), variants / "fp32.onnx")
+    framework = trained.framework
+    fp32 = export_fp32(framework, trained.model, len(contract.features), variants / "fp32.onnx")
     gap = check_parity(
-        trained.model, fp32, parity_sample(x_test), settings.training.parity_tolerance
+        trained.predict_proba,
+        fp32,
+        parity_sample(x_test),
+        settings.training.parity_tolerance,
+        framework=LABELS[framework],
     )
-    with torch.no_grad():
-        torch_proba = trained.model.predict_proba(torch.from_numpy(x_test)).numpy()
     metrics: dict[str, dict[str, float]] = {
-        "torch": classification_metrics(y_test, torch_proba, classes),
+        framework: classification_metrics(y_test, trained.predict_proba(x_test), classes),
         "fp32": classification_metrics(y_test, onnx_predict(fp32, x_test), classes),
     }
     paths = {"fp32": fp32}

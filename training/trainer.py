@@ -16,6 +16,7 @@ import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -37,11 +38,18 @@ class EpochLog:
     """Learning rate the epoch was trained with (before the schedule stepped)."""
 
 
-@dataclass
-class FitResult:
-    """The trained model (best epoch restored) and how training went."""
+ModelT = TypeVar("ModelT")
 
-    model: Classifier
+
+@dataclass
+class FitResult(Generic[ModelT]):
+    """The trained model (best epoch restored) and how training went.
+
+    ``model`` is a :class:`Classifier` from :func:`fit`, a Keras model from
+    :func:`training.keras_trainer.fit`.
+    """
+
+    model: ModelT
     best_epoch: int
     best_val_loss: float
     best_val_accuracy: float
@@ -126,7 +134,7 @@ def fit(
     *,
     progress: bool = True,
     on_epoch: Callable[[EpochLog], None] | None = None,
-) -> FitResult:
+) -> FitResult[Classifier]:
     """Train a :class:`Classifier` on encoded rows; labels are class indices.
 
     ``on_epoch`` sees every epoch's log after it ends (tuning reports to its pruner there;
@@ -152,7 +160,9 @@ def fit(
         xv, yv = torch.from_numpy(x_val).float(), torch.from_numpy(y_val).long()
 
         best_state = copy.deepcopy(model.state_dict())
-        best = FitResult(model, 0, float("inf"), 0.0, train_rows=len(x_train))
+        best: FitResult[Classifier] = FitResult(
+            model, 0, float("inf"), 0.0, train_rows=len(x_train)
+        )
         stale = 0
         with _Bar(progress, settings.max_epochs) as bar:
             for epoch in range(1, settings.max_epochs + 1):
