@@ -11,7 +11,6 @@ come from ``serving.v2``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -110,20 +109,10 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         name = path.strip("/")
 
         async def endpoint(request: Request) -> JSONResponse:
-            started = time.perf_counter()
             predictor = get_predictor()
-            status = 200
-            try:
+            with predictor.timed(name):
                 body = await read_json(request, predictor.settings.max_body_bytes)
                 return JSONResponse(await run_in_threadpool(handler, predictor, body))
-            except TrainsmartError as exc:
-                status = int(exc.status_code)
-                raise
-            except Exception:
-                status = 500
-                raise
-            finally:
-                predictor.observe(name, status, started)
 
         app.add_api_route(
             path,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,7 +254,21 @@ class Predictor:
                 return None
         return self._contracts[version]
 
-    def observe(self, endpoint: str, status: int, started: float) -> None:
-        self.metrics.request_duration.labels(endpoint=endpoint, status=str(status)).observe(
-            time.perf_counter() - started
-        )
+    @contextmanager
+    def timed(self, endpoint: str) -> Iterator[None]:
+        """Time a request into trainsmart_request_duration_seconds with its final status
+        (the error's status if a TrainsmartError escapes, 500 for anything else)."""
+        started = time.perf_counter()
+        status = 200
+        try:
+            yield
+        except TrainsmartError as exc:
+            status = int(exc.status_code)
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.metrics.request_duration.labels(endpoint=endpoint, status=str(status)).observe(
+                time.perf_counter() - started
+            )

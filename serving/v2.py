@@ -19,7 +19,6 @@ Errors are ``{"error": ..., "field": ...}``. JSON tensors only: the binary data 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,7 +38,7 @@ from serving.tensors import (
     parse_request,
     requested_outputs,
 )
-from trainsmart.errors import ModelNotServed, NotReady, TrainsmartError, UnsupportedMediaType
+from trainsmart.errors import ModelNotServed, NotReady, UnsupportedMediaType
 from trainsmart.registry.names import check_name
 
 PLATFORM = "onnxruntime_onnx"
@@ -179,10 +178,8 @@ def add_v2_routes(app: FastAPI, get_predictor: Callable[[], Predictor]) -> None:
         return _ready(get_predictor(), name, version)
 
     async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
-        started = time.perf_counter()
         predictor = get_predictor()
-        status = 200
-        try:
+        with predictor.timed("v2_infer"):
             _served(predictor, name, version)
             if "inference-header-content-length" in request.headers:
                 raise UnsupportedMediaType(
@@ -192,14 +189,6 @@ def add_v2_routes(app: FastAPI, get_predictor: Callable[[], Predictor]) -> None:
                 )
             body = await read_json(request, predictor.settings.max_body_bytes, untyped_ok=True)
             return JSONResponse(await run_in_threadpool(_infer, predictor, body, version))
-        except TrainsmartError as exc:
-            status = int(exc.status_code)
-            raise
-        except Exception:
-            status = 500
-            raise
-        finally:
-            predictor.observe("v2_infer", status, started)
 
     async def model_infer(request: Request, name: str) -> JSONResponse:
         return await infer(request, name, None)
