@@ -3,7 +3,7 @@
 1. Prediction latency of the default model: PyTorch eager fp32 vs ONNX Runtime
    fp32 and int8, batch 1 and 64.
 2. HTTP throughput of `/predict` vs a bare BentoML echo endpoint (the floor),
-   same payloads and concurrency, both started the same way, one after the other.
+   same payloads, at concurrency 1, 16 and 64, then with 2 workers (bench/http.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.http import HttpRow, scaling_line, serving_sweep, sweep_table
 from bench.latency import Latency, model_latencies
-from bench.load import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,43 +42,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
 
 
-def http_figures(
-    config: Path, bodies: list[object], hit_body: object, concurrency: int, total: int
-) -> dict[str, LoadResult]:
-    from trainsmart.launch import child_env, free_port, start_service, wait_http
-
-    env = child_env(config)
-    results: dict[str, LoadResult] = {}
-    echo = start_service(env, free_port(), config.parent / "echo.log", "bench.echo_service:Echo")
-    try:
-        wait_http(echo, "/readyz")
-        results["echo (floor)"] = run_load(
-            echo.url + "/echo", bodies, concurrency=concurrency, total=total
-        )
-    finally:
-        echo.stop()
-    service = start_service(env, free_port(), config.parent / "service.log")
-    try:
-        wait_http(service, "/readyz")
-        results["/predict, cache misses"] = run_load(
-            service.url + "/predict", bodies, concurrency=concurrency, total=total
-        )
-        results["/predict, cache hits"] = run_load(
-            service.url + "/predict", [hit_body], concurrency=concurrency, total=total
-        )
-    finally:
-        service.stop()
-    return results
-
-
 def write_report(
     path: Path,
     latencies: list[Latency],
-    http: dict[str, LoadResult],
-    concurrency: int,
+    http: list[HttpRow],
     serving_variant: str,
 ) -> str:
-    floor = http["echo (floor)"]
     lines = [
         "# Benchmarks",
         "",
@@ -103,22 +72,21 @@ def write_report(
         "within `training.max_metric_drop` of fp32's accuracy and is at least 10% faster; on a",
         "network this small, dynamic int8 saves little (quantize/dequantize overhead).",
         "",
-        f"## 2. HTTP: `/predict` vs a bare BentoML echo endpoint (concurrency {concurrency})",
+        "## 2. HTTP: `/predict` vs a bare BentoML echo endpoint",
         "",
         "One row per request, the same payloads for both; the echo service is mounted on",
         "BentoML exactly like the real one (`bench/echo_service.py`). `/predict` runs with",
         "validation, ONNX Runtime, the LRU cache, the SQLite input log and metrics all on.",
-        "The load generator (Python, httpx) shares the machine's cores with the server,",
-        "so on a 2-core machine differences under about 10% are within run-to-run noise.",
+        "Each `/predict` row is compared with the echo floor measured at the same",
+        "concurrency and worker count in this run. The load generator (Python, httpx)",
+        "shares the machine's cores with the server, so on a 2-core machine differences",
+        "under about 10% are within run-to-run noise, and a second worker competes with",
+        "the generator for the same two cores.",
         "",
-        "| endpoint | requests | failed | req/s | p50 ms | p99 ms | req/s vs floor |",
-        "|---|---|---|---|---|---|---|",
+        *sweep_table(http),
+        "",
+        scaling_line(http),
     ]
-    for name, r in http.items():
-        lines.append(
-            f"| {name} | {r.requests} | {r.failures} | {r.rps:.0f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.rps / floor.rps:.2f}x |"
-        )
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
@@ -127,7 +95,6 @@ def write_report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -156,8 +123,8 @@ def main() -> None:
     )
     records = frame.astype(float).to_dict(orient="records")
     bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
-    http = http_figures(config, bodies, bodies[0], args.concurrency, args.requests)
-    print(write_report(args.out, latencies, http, args.concurrency, outcome.serving_variant))
+    http = serving_sweep(config, bodies, bodies[0], total=args.requests)
+    print(write_report(args.out, latencies, http, outcome.serving_variant))
     print(f"written to {args.out}")
 
 

@@ -31,11 +31,41 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.batch_rows = Histogram(
+            "trainsmart_batch_rows",
+            "Rows per ONNX Runtime call when adaptive batching is on (serving.batching).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=registry,
+        )
         self.cache_requests = Counter(
             "trainsmart_cache_requests_total",
             "Prediction cache look-ups by result (hit or miss).",
             ["result"],
             registry=registry,
+        )
+        # Filled by the cache backends (serving/cache.py, serving/redis_cache.py).
+        self.cache_errors = Counter(
+            "trainsmart_cache_errors_total",
+            "Cache operations (get or put) that failed: connection refused, timeout, server "
+            "error or an unreadable value; the request bypassed the cache. Operations skipped "
+            "while the breaker is open are not counted (see trainsmart_cache_breaker_open).",
+            ["backend"],
+            registry=registry,
+        )
+        self.cache_evictions = Counter(
+            "trainsmart_cache_evictions_total",
+            "Entries dropped to make room, by backend (memory: LRU evictions of this worker; "
+            "redis: not counted here, read evicted_keys from Redis INFO stats).",
+            ["backend"],
+            registry=registry,
+        )
+        self.cache_breaker_open = Gauge(
+            "trainsmart_cache_breaker_open",
+            "1 while the cache backend's circuit breaker is open or half-open (requests bypass "
+            "the cache), 0 while closed; the max over live workers.",
+            ["backend"],
+            registry=registry,
+            multiprocess_mode="livemax",
         )
         self.model_info = Gauge(
             "trainsmart_model_info",

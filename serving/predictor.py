@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from serving.batching import Batcher
 from serving.cache import PredictionCache, row_key
 from serving.metrics import ServingMetrics
 from serving.runtime import LoadedModel, ModelHolder
@@ -30,14 +31,6 @@ def _object(body: Any, expected: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput.for_field("body", expected, body)
     return body
-
-
-def _prediction(contract: InputContract, probs: np.ndarray) -> dict[str, Any]:
-    best = int(np.argmax(probs))
-    return {
-        "class": contract.classes[best],
-        "probabilities": {c: float(p) for c, p in zip(contract.classes, probs, strict=True)},
-    }
 
 
 def _column_field(row: int, feature: str) -> str:
@@ -79,6 +72,16 @@ class Predictor:
         self.settings = settings
         self.registry = registry
         self._contracts: dict[str, InputContract] = {}
+        self.batcher = (
+            Batcher(
+                settings.max_batch_rows,
+                settings.max_batch_wait_ms / 1000.0,
+                on_batch=lambda rows, _: metrics.batch_rows.observe(rows),
+            )
+            if settings.batching
+            else None
+        )
+        """Adaptive batching of cache misses across requests (serving.batching)."""
 
     def model(self, version: str | None = None) -> LoadedModel:
         """The production model; VersionNotLoaded if ``version`` names another one."""
@@ -176,6 +179,7 @@ class Predictor:
         if isinstance(rows, list):
             self._check_rows(len(rows), field)
         model = self.model() if model is None else model
+        rows = model.contract.expand_rows(rows, field)
         matrix = model.contract.to_matrix(rows, field_prefix=field, locate=locate)
         predictions, hits = self._predict_rows(model, matrix)
         request_id = uuid.uuid4().hex
@@ -197,8 +201,7 @@ class Predictor:
         results: list[dict[str, Any] | None] = [None] * n
         keys = [row_key(model.name, model.version, matrix[i]) for i in range(n)]
         if self.cache is not None:
-            for i, key in enumerate(keys):
-                results[i] = self.cache.get(key)
+            results = list(self.cache.get_many(keys))  # one round trip for Redis
             hit_count = sum(r is not None for r in results)
             if hit_count:
                 self.metrics.cache_requests.labels(result="hit").inc(hit_count)
@@ -207,12 +210,17 @@ class Predictor:
         hits = [r is not None for r in results]
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
-            probs = model.predict_proba(matrix[missing])
+            rows = matrix[missing]
+            outputs = (
+                model.predict_proba(rows) if self.batcher is None else self.batcher.run(model, rows)
+            )
+            fresh: list[tuple[str, dict[str, Any]]] = []
             for row, i in enumerate(missing):
-                prediction = _prediction(model.contract, probs[row])
+                prediction = model.contract.prediction(outputs[row])
                 results[i] = prediction
-                if self.cache is not None:
-                    self.cache.put(keys[i], prediction)
+                fresh.append((keys[i], prediction))
+            if self.cache is not None:
+                self.cache.put_many(fresh)
         return [r for r in results if r is not None], hits
 
     def feedback(self, body: Any) -> dict[str, Any]:
@@ -233,7 +241,7 @@ class Predictor:
         if isinstance(row_index, bool) or not isinstance(row_index, int) or row_index < 0:
             raise InvalidInput.for_field("row_index", "a non-negative integer", row_index)
         if "label" not in body:
-            raise InvalidInput.for_field("label", "the true class (missing)", None)
+            raise InvalidInput.for_field("label", "the true class or value (missing)", None)
         logged = self.input_log.request(request_id)
         contract = self._contract(logged[0].model, logged[0].version) if logged else None
         label = body["label"]

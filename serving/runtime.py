@@ -23,6 +23,15 @@ from trainsmart.registry import InputContract, Registry
 logger = logging.getLogger(__name__)
 
 
+OPTIMIZATION = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+"""``serving.ort_graph_optimization`` -> ONNX Runtime's level."""
+
+
 def choose_providers() -> list[str]:
     """CUDA when onnxruntime-gpu sees a GPU, else CPU (said once in the log)."""
     available = ort.get_available_providers()
@@ -58,7 +67,9 @@ def load_model(
     options = ort.SessionOptions()
     if settings.ort_intra_op_threads:
         options.intra_op_num_threads = settings.ort_intra_op_threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if settings.ort_inter_op_threads:
+        options.inter_op_num_threads = settings.ort_inter_op_threads
+    options.graph_optimization_level = OPTIMIZATION[settings.ort_graph_optimization]
     try:
         session = ort.InferenceSession(
             str(bundle.model_path), sess_options=options, providers=choose_providers()
@@ -83,9 +94,17 @@ def load_model(
         )
     model = LoadedModel(name, version, contract, session, time.time())
     probe = np.zeros((2, len(contract.features)), dtype=np.float32)
-    if model.predict_proba(probe).shape != (2, len(contract.classes)):
+    width = 1 if contract.task == "regression" else len(contract.classes)
+    shape = model.predict_proba(probe).shape
+    if shape != (2, width):
+        expected = (
+            "one value per row"
+            if contract.task == "regression"
+            else "one probability per contract class"
+        )
         raise RegistryError(
-            f"{name}:{version}: the model does not return one probability per contract class"
+            f"{name}:{version}: the model returns shape {list(shape)} for 2 rows; expected "
+            f"[2, {width}] ({expected})"
         )
     return model
 

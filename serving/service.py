@@ -15,10 +15,11 @@ import bentoml
 from prometheus_client import REGISTRY
 
 from serving.api import create_api
-from serving.cache import LRUCache
+from serving.cache import make_cache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder, Reloader
+from trainsmart.bento import for_bento, seed_from_bento
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
 from trainsmart.state import Database, InputLog
@@ -49,7 +50,7 @@ class Trainsmart:
     """Serves the production version of ``settings.model_name`` and follows promotions."""
 
     def __init__(self) -> None:
-        settings = load_settings()
+        settings = for_bento(load_settings())  # a Bento serves the model it carries
         self.settings = settings
         db = Database(settings.paths.state_db)
         self.registry = Registry(settings.paths.model_store, db)
@@ -60,11 +61,12 @@ class Trainsmart:
             settings.serving,
             on_swap=lambda model: metrics.serving(model.name, model.version),
         )
+        seed_from_bento(self.registry, settings.model_name)  # no-op outside a Bento
         self.holder.refresh()
-        cache = (
-            LRUCache(settings.serving.cache_size, settings.serving.cache_ttl_s)
-            if settings.serving.cache_enabled
-            else None
+        cache = make_cache(settings.serving, metrics)
+        logger.info(
+            "prediction cache: %s",
+            cache.describe() if cache is not None else "none (serving.cache_backend: none)",
         )
         self.predictor = Predictor(
             self.holder,

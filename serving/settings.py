@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -20,15 +20,64 @@ class ServingSettings(BaseModel):
     """BentoML worker processes."""
     reload_interval_s: Annotated[float, Field(gt=0.0)] = 2.0
     """How often the service checks the production pointer for a new version."""
+    cache_backend: Literal["memory", "redis", "none"] = "memory"
+    """Where predictions are cached, keyed by model, version and row: ``memory`` (an LRU
+    in each worker process), ``redis`` (one cache shared by every worker and replica, at
+    ``redis_url``; if Redis is down requests bypass it) or ``none``."""
     cache_enabled: bool = True
-    """In-process LRU cache of predictions, keyed by model, version and row."""
+    """Older switch, kept for existing configs: ``false`` means ``cache_backend: none``.
+    After validation it reads ``cache_backend != "none"``."""
     cache_size: PosInt = 10_000
-    """Rows kept in the LRU cache."""
+    """Rows kept in each worker's LRU cache (``cache_backend: memory``)."""
     cache_ttl_s: Annotated[float, Field(ge=0.0)] = 0.0
-    """Seconds an entry stays valid; 0 keeps it until evicted."""
+    """Seconds an entry stays valid, for both backends (Redis: the key's expiry);
+    0 keeps it until evicted (Redis: until its ``maxmemory-policy`` evicts it)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis server of ``cache_backend: redis``: ``redis://[[user]:password@]host:port/db``,
+    ``rediss://`` for TLS, ``unix:///path/redis.sock``."""
+    redis_timeout_s: Annotated[float, Field(gt=0.0, le=5.0)] = 0.05
+    """Connect and read timeout of each Redis call, in seconds; past it the request
+    bypasses the cache. Keep it well below the latency budget of a request."""
+    redis_failure_threshold: PosInt = 3
+    """Consecutive failed Redis calls that open the circuit breaker: requests then skip
+    Redis without waiting for a timeout."""
+    redis_reset_s: Annotated[float, Field(gt=0.0)] = 5.0
+    """Seconds the breaker stays open before one probe call tries Redis again; a
+    successful probe closes it and the cache resumes."""
     max_rows_per_request: PosInt = 1000
     """Requests with more rows get a 413 (/predict and /v2 infer)."""
     max_body_bytes: PosInt = 8 * 1024 * 1024
     """Largest request body accepted, in bytes (default 8 MiB); a larger one gets a 413."""
     ort_intra_op_threads: Annotated[int, Field(ge=0)] = 0
     """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""
+    ort_inter_op_threads: Annotated[int, Field(ge=0)] = 0
+    """ONNX Runtime inter-op threads (parallel branches of a graph); 0 lets it choose."""
+    ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    """ONNX Runtime graph optimization level of the serving session."""
+    batching: bool = False
+    """Adaptive batching: the cache misses of concurrent requests share one ONNX Runtime
+    call (up to max_batch_rows), taken as soon as the model is free. Pays off for models
+    whose per-call overhead dominates; see docs/benchmarks.md for this machine."""
+    max_batch_rows: PosInt = 256
+    """Largest batch of rows one model call takes when batching."""
+    max_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
+    """How long a batch waits for more rows before it runs (0: never waits; a batch is
+    whatever queued while the previous call ran)."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str) -> str:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"'{url}' is not a Redis URL; write redis://host:6379/0 "
+                "(rediss:// for TLS, unix:///path/redis.sock for a socket)"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _cache_switch(self) -> ServingSettings:
+        """``cache_enabled: false`` (older configs) turns the cache off; keep both in step."""
+        if not self.cache_enabled:
+            self.cache_backend = "none"
+        self.cache_enabled = self.cache_backend != "none"
+        return self

@@ -26,8 +26,6 @@ from trainsmart.registry import InputContract
 FLOAT_TYPES = ("FP16", "FP32", "FP64")
 INT_TYPES = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 NUMERIC_TYPES = (*INT_TYPES, *FLOAT_TYPES)
-OUTPUTS = ("probabilities", "class")
-"""Output tensors of every model: FP32 ``[n, classes]`` and BYTES ``[n]``."""
 
 Dim = Annotated[StrictInt, Field(ge=0)]
 Locate = Callable[[int, str], str]
@@ -155,9 +153,12 @@ def decode_inputs(
         tensor = inputs[0]
         field = f"inputs.{tensor.name}"
         width = len(names)
-        if len(tensor.shape) != 2 or tensor.shape[1] != width or tensor.shape[0] < 1:
+        shapes = contract.input_shapes()  # [features], and [c, h, w] / [h, w] for images
+        if not tensor.shape or tensor.shape[0] < 1 or tensor.shape[1:] not in shapes:
+            allowed = " or ".join(str(["n", *s]).replace("'", "") for s in shapes)
+            shown = names if len(names) <= 8 else [*names[:3], "...", names[-1]]
             raise InvalidInput.for_field(
-                f"{field}.shape", f"[n, {width}] with n >= 1 (features {names})", tensor.shape
+                f"{field}.shape", f"{allowed} with n >= 1 (features {shown})", tensor.shape
             )
         values = _values(tensor, f"[n, {width}]", string_ok=False)
         rows = [
@@ -201,23 +202,32 @@ def decode_inputs(
     return rows, lambda row, feature: f"inputs.{feature}[{row}]"
 
 
-def requested_outputs(outputs: list[RequestOutput] | None) -> list[str]:
-    """Names of the outputs to return (all when the request names none)."""
+def requested_outputs(outputs: list[RequestOutput] | None, contract: InputContract) -> list[str]:
+    """Names of the outputs to return (all of the contract's when the request names none):
+    ``probabilities`` and ``class``, or ``value`` for regression."""
+    known = [name for name, _, _ in contract.outputs()]
     if not outputs:
-        return list(OUTPUTS)
+        return known
     for i, output in enumerate(outputs):
-        if output.name not in OUTPUTS:
-            raise InvalidInput.for_field(
-                f"outputs[{i}].name", f"one of {list(OUTPUTS)}", output.name
-            )
+        if output.name not in known:
+            raise InvalidInput.for_field(f"outputs[{i}].name", f"one of {known}", output.name)
     return list(dict.fromkeys(o.name for o in outputs))
 
 
 def encode_outputs(
-    names: list[str], classes: list[str], predictions: list[dict[str, Any]]
+    names: list[str], contract: InputContract, predictions: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Output tensors (flat ``data``) for the predictions of one request."""
     n = len(predictions)
+    classes = contract.classes
+    if contract.task == "regression":
+        value = {
+            "name": "value",
+            "datatype": "FP32",
+            "shape": [n, 1],
+            "data": [p["value"] for p in predictions],
+        }
+        return [value for name in names if name == "value"]
     tensors = {
         "probabilities": {
             "name": "probabilities",

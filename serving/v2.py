@@ -39,6 +39,7 @@ from serving.tensors import (
     requested_outputs,
 )
 from trainsmart.errors import ModelNotServed, NotReady, UnsupportedMediaType
+from trainsmart.registry import InputContract
 from trainsmart.registry.names import check_name
 
 PLATFORM = "onnxruntime_onnx"
@@ -106,11 +107,21 @@ def _metadata(predictor: Predictor, name: str, version: str | None) -> dict[str,
             {"name": contract.input_name, "datatype": "FP32", "shape": [-1, len(contract.features)]}
         ],
         "outputs": [
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(contract.classes)]},
-            {"name": "class", "datatype": "BYTES", "shape": [-1]},
+            {"name": name, "datatype": datatype, "shape": shape}
+            for name, datatype, shape in contract.outputs()
         ],
-        "parameters": {"features": contract.feature_names, "classes": contract.classes},
+        "parameters": _parameters(contract),
     }
+
+
+def _parameters(contract: InputContract) -> dict[str, Any]:
+    """Feature order of ``input``, the task, and the classes or the image shape."""
+    parameters: dict[str, Any] = {"features": contract.feature_names, "task": contract.task}
+    if contract.task == "classification":
+        parameters["classes"] = contract.classes
+    if contract.image_shape:
+        parameters["image_shape"] = contract.image_shape
+    return parameters
 
 
 def _ready(predictor: Predictor, name: str | None, version: str | None) -> JSONResponse:
@@ -128,7 +139,7 @@ def _ready(predictor: Predictor, name: str | None, version: str | None) -> JSONR
 def _infer(predictor: Predictor, body: Any, version: str | None) -> dict[str, Any]:
     model = predictor.model(version)
     request = parse_request(body)
-    outputs = requested_outputs(request.outputs)
+    outputs = requested_outputs(request.outputs, model.contract)
     rows, locate = decode_inputs(request.inputs, model.contract)
     served = predictor.predict_rows(rows, model=model, field="inputs", locate=locate)
     return {
@@ -136,7 +147,7 @@ def _infer(predictor: Predictor, body: Any, version: str | None) -> dict[str, An
         "model_version": model.version,
         "id": request.id if request.id is not None else served.request_id,
         "parameters": {"request_id": served.request_id},
-        "outputs": encode_outputs(outputs, model.contract.classes, served.predictions),
+        "outputs": encode_outputs(outputs, model.contract, served.predictions),
     }
 
 

@@ -4,7 +4,7 @@ settings -> database -> registry / input log -> a registered tiny ONNX bundle.""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
+from tests.services import RedisServer, require_binary
 from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
 from trainsmart.settings import Settings, load_settings
 from trainsmart.state import Database, InputLog
@@ -122,3 +123,50 @@ def make_bundle(registry: Registry, tmp_path: Path) -> BundleFactory:
         return bundle.version
 
     return make
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port (skipped if not installed; see
+    tests/services.py); tests may kill, pause and restart it."""
+    binary = require_binary("redis-server", apt_package="redis-server")
+    for attempt in range(3):  # a free port can be taken between choosing and binding it
+        server = RedisServer(binary, tmp_path / f"redis-{attempt}")
+        try:
+            server.start()
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            continue
+        break
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def linear_onnx(path: Path, weights: np.ndarray, bias: float) -> None:
+    """A real ONNX regression model: value = x.w + b ``[n, 1]``, NaN imputed as 0."""
+    n = weights.shape[0]
+    w = weights.reshape(n, 1).astype(np.float32)
+    nodes = [
+        helper.make_node("IsNaN", ["input"], ["isnan"]),
+        helper.make_node("Where", ["isnan", "zero", "input"], ["clean"]),
+        helper.make_node("MatMul", ["clean", "W"], ["raw"]),
+        helper.make_node("Add", ["raw", "B"], ["value"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n])],
+        [helper.make_tensor_value_info("value", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[
+            helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.flatten().tolist()),
+            helper.make_tensor("B", TensorProto.FLOAT, [1], [bias]),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)

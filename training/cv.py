@@ -4,7 +4,8 @@ The test split of :func:`training.data.split` stays out of it: the folds are cut
 from the training and validation rows together. For each fold the input contract
 and the in-graph preprocessing are fitted on that fold's training rows only; a
 validation slice carved from those rows drives early stopping; the held-out fold
-is scored with :func:`training.metrics.classification_metrics`.
+is scored with :func:`training.metrics.evaluate` (classification or regression metrics;
+regression folds are stratified by target quintile).
 
 Example::
 
@@ -90,10 +91,11 @@ def cross_validate(
     """Train and score the configured model on ``k`` stratified folds (seed: data.seed)."""
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
-    from training.encoding import build_contract, encode_frame
+    from training.data import strata
+    from training.encoding import encode_frame
     from training.frameworks import fit_function, predict_proba
-    from training.metrics import classification_metrics
-    from training.pipeline import class_indices
+    from training.metrics import evaluate
+    from training.pipeline import dataset_contract, encode_target
     from training.preprocess import Preprocessor
 
     if k < 2:
@@ -104,12 +106,12 @@ def cross_validate(
     splits = split(dataset, data)
     frame = pd.concat([splits.train.frame, splits.validation.frame])
     target = pd.concat([splits.train.target, splits.validation.target])
-    labels = target.to_numpy()
-    smallest = int(target.value_counts().min())
+    labels = strata(target) if dataset.regression else target.to_numpy()
+    smallest = int(pd.Series(labels).value_counts().min())
     if smallest < k:
         raise TrainingError(
-            f"the smallest class has {smallest} rows outside the test split, fewer than the "
-            f"{k} folds; lower the fold count or add rows"
+            f"the smallest class (or target quintile) has {smallest} rows outside the test "
+            f"split, fewer than the {k} folds; lower the fold count or add rows"
         )
     val_share = data.validation_fraction / (data.train_fraction + data.validation_fraction)
     folds: list[Fold] = []
@@ -125,18 +127,16 @@ def cross_validate(
                 f"{len(fit_rows)} rows ({exc}); add rows or lower the fold count"
             ) from exc
         train = frame.iloc[train_rows]
-        contract = build_contract(
-            train, dataset.features, dataset.classes, nullable=data.allow_missing
-        )
+        contract = dataset_contract(train, dataset, data.allow_missing)
         x_train = encode_frame(train, contract)
         preprocessor = Preprocessor.fit(x_train, contract)
         result = fit_function(framework)(
             x_train,
-            class_indices(target.iloc[train_rows], dataset.classes),
+            encode_target(target.iloc[train_rows], dataset),
             encode_frame(frame.iloc[val_rows], contract),
-            class_indices(target.iloc[val_rows], dataset.classes),
+            encode_target(target.iloc[val_rows], dataset),
             preprocessor,
-            len(dataset.classes),
+            contract,
             settings.training,
             progress=progress,
         )
@@ -149,9 +149,7 @@ def cross_validate(
                 train_index=[int(i) for i in frame.index[train_rows]],
                 validation_index=[int(i) for i in frame.index[val_rows]],
                 test_index=[int(i) for i in frame.index[test_rows]],
-                metrics=classification_metrics(
-                    target.iloc[test_rows].tolist(), proba, dataset.classes
-                ),
+                metrics=evaluate(contract, target.iloc[test_rows].tolist(), proba),
                 best_epoch=result.best_epoch,
                 statistics=preprocessor.statistics(),
             )

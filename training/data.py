@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from training.settings import DataSettings, FeatureConfig
 from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import Task
 
 FAIR_NUMERIC = ("rate_marriage", "age", "yrs_married", "children", "religious", "educ")
 FAIR_CATEGORICAL = ("occupation", "occupation_husb")
@@ -25,12 +26,20 @@ FAIR_CATEGORICAL = ("occupation", "occupation_husb")
 
 @dataclass
 class Dataset:
-    """Raw feature values (one column per feature, in order) and string class labels."""
+    """Raw feature values (one column per feature, in order) and the target: string class
+    labels (classification) or floats (regression, ``classes`` empty)."""
 
     frame: pd.DataFrame
     target: pd.Series
     features: list[FeatureConfig]
     classes: list[str]
+    image_shape: list[int] | None = None
+    """[channels, height, width] when the features are the pixels of images."""
+    task: Task = "classification"
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def feature_names(self) -> list[str]:
@@ -88,10 +97,56 @@ def labels_to_str(values: pd.Series) -> pd.Series:
 
 
 def load_dataset(data: DataSettings) -> Dataset:
-    """Read the rows named by ``data`` (the Fair data or a user CSV/Parquet file)."""
+    """Read the rows named by ``data``: a shipped dataset, a user table or user images."""
+    from training import images
+
     if data.dataset == "fair":
-        return _load_fair()
-    return _load_file(data)
+        dataset = _load_fair()
+    elif data.dataset == "digits":
+        dataset = images.load_digits_dataset()
+    elif data.dataset == "diabetes":
+        dataset = _load_diabetes()
+    elif data.dataset == "images":
+        path = Path(data.path or ".")
+        dataset = (
+            images.load_npz(path)
+            if path.suffix.lower() == ".npz"
+            else images.load_image_folder(path, data.image_size, data.image_channels)
+        )
+    else:
+        return _load_file(data)
+    task = data.resolved_task()
+    if task != dataset.task:
+        return as_task(dataset, task, data.dataset)
+    return dataset
+
+
+def as_task(dataset: Dataset, task: Task, source: str) -> Dataset:
+    """``dataset`` with its target read for ``task`` (numeric labels can be regressed)."""
+    if task == "classification":
+        target = labels_to_str(dataset.target).rename("target")
+        classes = sorted(target.unique())
+        return Dataset(dataset.frame, target, dataset.features, classes, dataset.image_shape)
+    try:
+        target = pd.to_numeric(dataset.target).astype("float64").rename("target")
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"data.task is 'regression' but the {source} target is not numeric ({exc}); "
+            "use task: classification"
+        ) from exc
+    return Dataset(dataset.frame, target, dataset.features, [], dataset.image_shape, "regression")
+
+
+def _load_diabetes() -> Dataset:
+    """sklearn's diabetes data: 442 patients, 10 numeric (centred) features, the target a
+    quantitative measure of disease progression one year later (25..346)."""
+    from sklearn.datasets import load_diabetes
+
+    raw = load_diabetes(as_frame=True)
+    frame = raw.data.astype("float64").reset_index(drop=True)
+    features = [FeatureConfig(name=str(n), kind="numeric") for n in frame.columns]
+    target = raw.target.astype("float64").reset_index(drop=True).rename("target")
+    return Dataset(frame, target, features, [], task="regression")
 
 
 def _load_fair() -> Dataset:
@@ -151,6 +206,9 @@ def _load_file(data: DataSettings) -> Dataset:
                 object
             )
     frame = pd.DataFrame(columns)
+    if data.resolved_task() == "regression":
+        dataset = Dataset(frame, raw[data.target], list(data.features), [], task="regression")
+        return as_task(dataset, "regression", f"file {data.path}")
     target = labels_to_str(raw[data.target]).rename("target")
     classes = sorted(target.unique())
     if len(classes) < 2:
@@ -162,11 +220,12 @@ def _load_file(data: DataSettings) -> Dataset:
 
 
 def split(dataset: Dataset, data: DataSettings) -> Splits:
-    """Stratified train / validation / test split with the fractions and seed of ``data``."""
+    """Stratified train / validation / test split with the fractions and seed of ``data``
+    (regression targets are stratified by their quintile)."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(dataset))
-    labels = dataset.target.to_numpy()
+    labels = strata(dataset.target) if dataset.regression else dataset.target.to_numpy()
     test_share = 1.0 - data.train_fraction - data.validation_fraction
     try:
         rest, test = train_test_split(
@@ -189,6 +248,12 @@ def split(dataset: Dataset, data: DataSettings) -> Splits:
     return Splits(part(train), part(validation), part(test))
 
 
+def strata(values: pd.Series, bins: int = 5) -> np.ndarray:
+    """Quantile bin of each regression target, so that every split spans the whole range."""
+    ranks = pd.Series(values).rank(method="first").to_numpy()
+    return np.minimum((ranks - 1) * bins // max(len(ranks), 1), bins - 1).astype(np.int64)
+
+
 def drop_duplicates(dataset: Dataset) -> tuple[Dataset, int]:
     """``dataset`` without exact duplicate rows (features and target), and how many went.
 
@@ -203,7 +268,7 @@ def drop_duplicates(dataset: Dataset) -> tuple[Dataset, int]:
         return dataset, 0
     frame = dataset.frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
     target = dataset.target.iloc[np.flatnonzero(keep)].reset_index(drop=True)
-    return Dataset(frame, target, dataset.features, dataset.classes), dropped
+    return replace(dataset, frame=frame, target=target), dropped
 
 
 def clean(dataset: Dataset, data: DataSettings) -> tuple[Dataset, dict[str, int]]:

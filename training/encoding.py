@@ -20,7 +20,13 @@ import pandas as pd
 
 from training.settings import FeatureConfig
 from trainsmart.errors import TrainingError
-from trainsmart.registry.contract import UNKNOWN_CODE, Category, FeatureSpec, InputContract
+from trainsmart.registry.contract import (
+    UNKNOWN_CODE,
+    Category,
+    FeatureSpec,
+    InputContract,
+    Task,
+)
 
 """Code given to a string category that the contract does not list."""
 
@@ -42,6 +48,8 @@ def build_contract(
     classes: list[str],
     *,
     nullable: bool = True,
+    task: Task = "classification",
+    image_shape: list[int] | None = None,
 ) -> InputContract:
     """The input contract of a model trained on ``frame`` (the training split)."""
     specs: list[FeatureSpec] = []
@@ -77,7 +85,13 @@ def build_contract(
                 name=feature.name, kind="categorical", categories=categories, nullable=nullable
             )
         )
-    return InputContract(features=specs, classes=list(classes))
+    return InputContract(
+        features=specs,
+        classes=list(classes) if task == "classification" else [],
+        task=task,
+        image_shape=image_shape,
+        output_name="probabilities" if task == "classification" else "value",
+    )
 
 
 def _string_codes(spec: FeatureSpec) -> dict[str, float]:

@@ -28,8 +28,11 @@ OUTPUT_NAME = "probabilities"
 EXAMPLE_ROWS = 2
 
 
-def export_onnx(model: torch.nn.Module, n_features: int, path: Path) -> Path:
-    """Write ``model`` (raw ``[batch, n_features]`` float32 -> probabilities) as ONNX."""
+def export_onnx(
+    model: torch.nn.Module, n_features: int, path: Path, output_name: str = OUTPUT_NAME
+) -> Path:
+    """Write ``model`` (raw ``[batch, n_features]`` float32 -> probabilities, or the
+    value for regression, named ``output_name``) as ONNX."""
     import onnx
 
     path = Path(path)
@@ -47,7 +50,7 @@ def export_onnx(model: torch.nn.Module, n_features: int, path: Path) -> Path:
                 str(path),
                 dynamo=True,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=[output_name],
                 dynamic_shapes=({0: batch},),
                 external_data=False,
                 verbose=False,

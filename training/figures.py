@@ -41,12 +41,12 @@ def curves_figure(fit: FitResult) -> Figure:
     loss_ax.plot(epochs, [e.val_loss for e in fit.history], marker=".", label="validation loss")
     acc_ax.plot(
         epochs,
-        [e.val_accuracy for e in fit.history],
+        [e.val_score for e in fit.history],
         marker=".",
         color="tab:green",
-        label="validation accuracy",
+        label=f"validation {fit.score_name}",
     )
-    for ax, title in ((loss_ax, "loss"), (acc_ax, "validation accuracy")):
+    for ax, title in ((loss_ax, "loss"), (acc_ax, f"validation {fit.score_name}")):
         if fit.history:
             ax.axvline(
                 fit.best_epoch,
@@ -86,4 +86,27 @@ def confusion_figure(
     for (i, j), n in np.ndenumerate(counts):
         colour = "white" if n > threshold else "black"
         ax.text(j, i, str(n), ha="center", va="center", color=colour, fontsize=size)
+    return figure
+
+
+def predictions_figure(
+    truth: Sequence[float], predicted: Sequence[float], variant: str | None
+) -> Figure:
+    """Predicted against true values, with the diagonal of perfect predictions."""
+    import numpy as np
+
+    true_values = np.asarray(truth, dtype=np.float64)
+    guesses = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    figure = new_figure(5.5, 5.0)
+    ax = figure.subplots()
+    ax.scatter(true_values, guesses, s=12, alpha=0.6, color="tab:blue")
+    if true_values.size:
+        low = float(min(true_values.min(), guesses.min()))
+        high = float(max(true_values.max(), guesses.max()))
+        ax.plot([low, high], [low, high], color="tab:red", linestyle="--", label="perfect")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("true value")
+    ax.set_ylabel("predicted value")
+    ax.set_title(f"predictions ({variant or 'serving'}, test split)")
+    ax.grid(alpha=0.3)
     return figure

@@ -4,15 +4,15 @@ Everything after training (export, parity check, metrics, quantization, staging,
 registration, serving) goes through these three functions and never asks which
 framework it holds; ``training.framework`` picks one of:
 
-* ``torch``: :func:`training.trainer.fit`, ``Classifier.predict_proba``, torch.onnx (dynamo);
+* ``torch``: :func:`training.trainer.fit`, ``Network.predict_proba``, torch.onnx (dynamo);
 * ``keras``: :func:`training.keras_trainer.fit`, ``model(x, training=False)``,
   ``model.export(path, format="onnx")`` (:mod:`training.keras_model`).
 
 Example::
 
-    result = fit_function("keras")(x_train, y_train, x_val, y_val, pre, 2, settings.training)
+    result = fit_function("keras")(x_train, y_train, x_val, y_val, pre, contract, settings.training)
     proba = predict_proba("keras", result.model, x_test)          # numpy [n, 2]
-    export_fp32("keras", result.model, x_test.shape[1], Path("fp32.onnx"))
+    export_fp32("keras", result.model, contract, Path("fp32.onnx"))
 
 Neither torch-only nor TensorFlow-only code is imported here at module level: the
 Keras modules (and TensorFlow) load only when the framework is 'keras'.
@@ -26,13 +26,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from trainsmart.registry.contract import InputContract
+
 Framework = Literal["torch", "keras"]
 LABELS: dict[str, str] = {"torch": "PyTorch", "keras": "Keras"}
 """Framework name -> how messages name it."""
 
 
 def fit_function(framework: Framework) -> Callable[..., Any]:
-    """The ``fit(x_train, y_train, x_val, y_val, preprocessor, n_classes, settings, ...)``
+    """The ``fit(x_train, y_train, x_val, y_val, preprocessor, contract, settings, ...)``
     of ``framework``; both return a :class:`training.trainer.FitResult`."""
     if framework == "keras":
         from training.keras_trainer import fit as keras_fit
@@ -44,7 +46,8 @@ def fit_function(framework: Framework) -> Callable[..., Any]:
 
 
 def predict_proba(framework: Framework, model: Any, matrix: np.ndarray) -> np.ndarray:
-    """Class probabilities ``[n, n_classes]`` of a trained model, in inference mode."""
+    """Class probabilities ``[n, n_classes]`` (or values ``[n, 1]`` for regression) of a
+    trained model, in inference mode."""
     if framework == "keras":
         from training.keras_model import keras_predict
 
@@ -56,15 +59,16 @@ def predict_proba(framework: Framework, model: Any, matrix: np.ndarray) -> np.nd
     return out
 
 
-def export_fp32(framework: Framework, model: Any, n_features: int, path: Path) -> Path:
-    """Write the model as ONNX (``input`` -> ``probabilities``, dynamic batch) at ``path``."""
+def export_fp32(framework: Framework, model: Any, contract: InputContract, path: Path) -> Path:
+    """Write the model as ONNX (``input`` -> the contract's output, dynamic batch)."""
+    n_features = len(contract.features)
     if framework == "keras":
         from training.keras_model import export_keras_onnx
 
-        return export_keras_onnx(model, n_features, path)
+        return export_keras_onnx(model, n_features, path, contract.output_name)
     from training.export import export_onnx
 
-    return export_onnx(model, n_features, path)
+    return export_onnx(model, n_features, path, contract.output_name)
 
 
 def _float32(matrix: np.ndarray) -> np.ndarray:

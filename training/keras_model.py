@@ -1,4 +1,4 @@
-"""The Keras classifier: the same in-graph preprocessing, MLP and softmax as the torch one.
+"""The Keras models: the same in-graph preprocessing, MLP or CNN and output as the torch ones.
 
 The preprocessing uses the numbers and category codes of a fitted
 :class:`training.preprocess.Preprocessor` (fitted on the training split only), so both
@@ -6,13 +6,14 @@ frameworks share one fit: NaN -> training
 median, ``(x - mean) / std`` per numeric feature; NaN -> training mode, then a one-hot
 over the training categories plus an unknown bucket per categorical feature.
 
-Two models share the layers: ``logits`` (trained with a from-logits loss) and
-``proba`` (softmax on top; exported). The preprocessing is a nested model named
+Two models share the layers: ``logits`` (trained with a from-logits loss, or the
+standardised value for regression) and ``proba`` (softmax, or the value in the target's
+units, on top; exported). The preprocessing is a nested model named
 ``preprocess`` (``proba.get_layer("preprocess")``) so tests can probe it alone.
 
 Export goes through ``keras_model.export(path, format="onnx")`` (tf2onnx under the hood;
 tf2onnx's own Keras converter fails on Keras 3 models); the graph's tensors are then
-renamed to the contract's ``input`` and ``probabilities`` and the batch dimension to
+renamed to the contract's ``input`` and output name and the batch dimension to
 ``batch``.
 
 TensorFlow is imported inside the functions only: importing this module costs nothing.
@@ -20,7 +21,7 @@ TensorFlow is imported inside the functions only: importing this module costs no
 Example::
 
     pre = Preprocessor.fit(x_train, contract)
-    models = build_models(pre, hidden_sizes=[64, 32], dropout=0.1, n_classes=2)
+    models = build_models(pre, contract, settings.training)
     keras_predict(models.proba, x_test)               # [n, 2] probabilities
     export_keras_onnx(models.proba, len(contract.features), Path("fp32.onnx"))
 """
@@ -35,9 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from training.export import INPUT_NAME, OUTPUT_NAME
+from training.export import INPUT_NAME
+from training.models import use_cnn
 from training.preprocess import Preprocessor
+from training.settings import TrainingSettings
 from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import InputContract
 
 BATCH_DIM = "batch"
 
@@ -93,25 +97,53 @@ def _preprocess(keras: Any, pre: Preprocessor) -> Any:
 
 def build_models(
     pre: Preprocessor,
+    contract: InputContract,
+    settings: TrainingSettings,
     *,
-    hidden_sizes: list[int],
-    dropout: float,
-    n_classes: int,
+    target_mean: float = 0.0,
+    target_std: float = 1.0,
 ) -> KerasModels:
-    """Raw float32 rows ``[n, n_features]`` -> logits / probabilities ``[n, n_classes]``."""
+    """Raw float32 rows ``[n, n_features]`` -> the MLP or CNN ``settings`` describe ->
+    logits and probabilities ``[n, n_classes]`` (classification), or the standardised
+    value and the value in the target's units ``[n, 1]`` (regression)."""
     keras = import_keras()
     inputs = keras.Input(shape=(len(pre.kinds),), name=INPUT_NAME, dtype="float32")
     hidden = _preprocess(keras, pre)(inputs)
-    for size in hidden_sizes:
+    if use_cnn(contract, settings):
+        hidden = _conv_blocks(keras, hidden, list(contract.image_shape or []), settings)
+    for size in settings.hidden_sizes:
         hidden = keras.layers.Dense(size, activation="relu")(hidden)
-        if dropout > 0:
-            hidden = keras.layers.Dropout(dropout)(hidden)
-    logits = keras.layers.Dense(n_classes, name="logits")(hidden)
-    proba = keras.layers.Softmax(name=OUTPUT_NAME)(logits)
+        if settings.dropout > 0:
+            hidden = keras.layers.Dropout(settings.dropout)(hidden)
+    if contract.task == "regression":
+        scaled = keras.layers.Dense(1, name="scaled_value")(hidden)
+        value = keras.layers.Rescaling(target_std, offset=target_mean, name="value")(scaled)
+        return KerasModels(
+            logits=keras.Model(inputs, scaled, name="regressor_scaled"),
+            proba=keras.Model(inputs, value, name="regressor"),
+        )
+    logits = keras.layers.Dense(len(contract.classes), name="logits")(hidden)
+    proba = keras.layers.Softmax(name="probabilities")(logits)
     return KerasModels(
         logits=keras.Model(inputs, logits, name="classifier_logits"),
         proba=keras.Model(inputs, proba, name="classifier"),
     )
+
+
+def _conv_blocks(keras: Any, flat: Any, shape: list[int], settings: TrainingSettings) -> Any:
+    """The torch CNN's blocks: flat C-H-W pixels -> image (channels last) -> conv 3x3,
+    batch norm, ReLU, max-pool 2x2 per block -> flatten -> dropout."""
+    layers = keras.layers
+    channels, height, width = shape
+    image = layers.Permute((2, 3, 1))(layers.Reshape((channels, height, width))(flat))
+    for out_channels in settings.conv_channels:
+        image = layers.Conv2D(out_channels, 3, padding="same")(image)
+        image = layers.ReLU()(layers.BatchNormalization()(image))
+        if min(height, width) >= 2:
+            image = layers.MaxPooling2D(2)(image)
+            height, width = height // 2, width // 2
+    hidden = layers.Flatten()(image)
+    return layers.Dropout(settings.dropout)(hidden) if settings.dropout > 0 else hidden
 
 
 def keras_predict(model: Any, matrix: np.ndarray) -> np.ndarray:
@@ -121,7 +153,9 @@ def keras_predict(model: Any, matrix: np.ndarray) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(out))
 
 
-def export_keras_onnx(model: Any, n_features: int, path: Path) -> Path:
+def export_keras_onnx(
+    model: Any, n_features: int, path: Path, output_name: str = "probabilities"
+) -> Path:
     """Write ``model`` as ONNX with the contract's tensor names and a dynamic batch."""
     import onnx
 
@@ -144,11 +178,11 @@ def export_keras_onnx(model: Any, n_features: int, path: Path) -> Path:
             f"exported Keras graph has inputs {[i.name for i in graph.input]} and outputs "
             f"{[o.name for o in graph.output]}; expected one of each"
         )
-    renames = {graph.input[0].name: INPUT_NAME, graph.output[0].name: OUTPUT_NAME}
+    renames = {graph.input[0].name: INPUT_NAME, graph.output[0].name: output_name}
     for node in graph.node:
         node.input[:] = [renames.get(name, name) for name in node.input]
         node.output[:] = [renames.get(name, name) for name in node.output]
-    graph.input[0].name, graph.output[0].name = INPUT_NAME, OUTPUT_NAME
+    graph.input[0].name, graph.output[0].name = INPUT_NAME, output_name
     for value in (graph.input[0], graph.output[0]):
         dims = value.type.tensor_type.shape.dim
         if dims and dims[0].dim_param:

@@ -24,8 +24,16 @@ import numpy as np
 from training.keras_model import build_models, import_keras
 from training.preprocess import Preprocessor
 from training.settings import TrainingSettings
-from training.trainer import EpochLog, FitResult, _Bar, class_weights, oversample
+from training.trainer import (
+    EpochLog,
+    FitResult,
+    _Bar,
+    class_weights,
+    oversample,
+    target_scale,
+)
 from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import InputContract
 
 
 def seed_everything(seed: int) -> None:
@@ -59,21 +67,36 @@ def weighted_loss(logits: np.ndarray, y: np.ndarray, weights: np.ndarray | None)
     return float((w * losses).sum() / max(w.sum(), 1e-12))
 
 
+def _validate(
+    outputs: np.ndarray, y: np.ndarray, weights: np.ndarray | None, regression: bool
+) -> tuple[float, float]:
+    """(validation loss, score) as torch computes them: weighted cross-entropy and accuracy,
+    or the mean squared error of the standardised value and R2."""
+    if regression:
+        error = outputs.reshape(-1).astype(np.float64) - y.astype(np.float64)
+        spread = float(((y - y.mean()) ** 2).sum())
+        mse = float((error**2).mean())
+        return mse, 1.0 - float((error**2).sum()) / spread if spread > 0 else 0.0
+    accuracy = float((outputs.argmax(axis=1) == y).mean())
+    return weighted_loss(outputs, y, weights), accuracy
+
+
 def fit(
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_val: np.ndarray,
     y_val: np.ndarray,
     preprocessor: Preprocessor,
-    n_classes: int,
+    contract: InputContract,
     settings: TrainingSettings,
     *,
     progress: bool = True,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> FitResult[Any]:
-    """Train the Keras classifier on encoded rows (labels are class indices).
+    """Train the Keras model on encoded rows (labels are class indices, or target values
+    for regression).
 
-    ``result.model`` is the probability model (softmax output, the one exported).
+    ``result.model`` is the exported model (softmax probabilities, or the value).
     """
     if len(x_train) == 0 or len(x_val) == 0:
         raise TrainingError(
@@ -81,31 +104,43 @@ def fit(
         )
     keras = import_keras()
     seed_everything(settings.seed)
-    if settings.oversample_minority:
-        x_train, y_train = oversample(x_train, y_train, settings.seed)
-    models = build_models(
-        preprocessor,
-        hidden_sizes=settings.hidden_sizes,
-        dropout=settings.dropout,
-        n_classes=n_classes,
-    )
-    weights = class_weights(y_train, n_classes).numpy() if settings.class_weights else None
+    regression = contract.task == "regression"
+    weights: np.ndarray | None = None
+    if regression:
+        mean, std = target_scale(y_train)
+        models = build_models(preprocessor, contract, settings, target_mean=mean, target_std=std)
+        loss = keras.losses.MeanSquaredError()
+        y_fit = ((np.asarray(y_train, dtype=np.float64) - mean) / std).astype(np.float32)
+        y_check = ((np.asarray(y_val, dtype=np.float64) - mean) / std).astype(np.float32)
+    else:
+        if settings.oversample_minority:
+            x_train, y_train = oversample(x_train, y_train, settings.seed)
+        n_classes = len(contract.classes)
+        models = build_models(preprocessor, contract, settings)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if settings.class_weights:
+            weights = class_weights(y_train, n_classes).numpy()
+        y_fit, y_check = y_train, y_val
     optimizer = keras.optimizers.AdamW(
         learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay,
         global_clipnorm=settings.grad_clip_norm,
     )
-    models.logits.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    models.logits.compile(optimizer=optimizer, loss=loss)
     xt = np.ascontiguousarray(x_train, dtype=np.float32)
     xv = np.ascontiguousarray(x_val, dtype=np.float32)
     sample_weight = None if weights is None else weights[y_train].astype(np.float32)
-    best: FitResult[Any] = FitResult(models.proba, 0, float("inf"), 0.0, train_rows=len(xt))
+    best: FitResult[Any] = FitResult(
+        models.proba,
+        0,
+        float("inf"),
+        -float("inf") if regression else 0.0,
+        score_name="r2" if regression else "accuracy",
+        train_rows=len(xt),
+    )
     best_weights = models.logits.get_weights()
     stale, bad, plateau_best = 0, 0, float("inf")
-    with _Bar(progress, settings.max_epochs) as bar:
+    with _Bar(progress, settings.max_epochs, "r2" if regression else "acc") as bar:
         for epoch in range(1, settings.max_epochs + 1):
             lr = scheduled_lr(settings, epoch, float(optimizer.learning_rate), bad)
             if lr != float(optimizer.learning_rate):
@@ -113,7 +148,7 @@ def fit(
                 bad = 0
             history = models.logits.fit(
                 xt,
-                y_train,
+                y_fit,
                 sample_weight=sample_weight,
                 batch_size=settings.batch_size,
                 epochs=1,
@@ -121,14 +156,13 @@ def fit(
                 verbose=0,
             )
             logits = np.asarray(models.logits(xv, training=False))
-            val_loss = weighted_loss(logits, y_val, weights)
+            val_loss, score = _validate(logits, y_check, weights, regression)
             if not np.isfinite(val_loss):
                 raise TrainingError(
                     f"validation loss became {val_loss} at epoch {epoch}; "
                     "lower training.learning_rate"
                 )
-            accuracy = float((logits.argmax(axis=1) == y_val).mean())
-            entry = EpochLog(epoch, float(history.history["loss"][-1]), val_loss, accuracy, lr)
+            entry = EpochLog(epoch, float(history.history["loss"][-1]), val_loss, score, lr)
             if val_loss < plateau_best * (1 - 1e-4):  # torch's default relative threshold
                 plateau_best, bad = val_loss, 0
             else:
@@ -139,7 +173,7 @@ def fit(
                 on_epoch(entry)
             if val_loss < best.best_val_loss:
                 best.best_epoch, best.best_val_loss = epoch, val_loss
-                best.best_val_accuracy = accuracy
+                best.best_val_score = score
                 best_weights = models.logits.get_weights()
                 stale = 0
             else:

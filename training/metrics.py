@@ -13,10 +13,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trainsmart.errors import TrainingError
+
+if TYPE_CHECKING:
+    from trainsmart.registry.contract import InputContract
 
 
 def classification_metrics(
@@ -131,3 +135,74 @@ def per_class_metrics(
         }
         for i, name in enumerate(names)
     }
+
+
+LOWER_IS_BETTER = frozenset({"mse", "mae", "loss"})
+"""Metrics where a smaller value is the better model."""
+
+
+def regression_metrics(y_true: Sequence[Any] | np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """mse, rmse, mae, r2 (when the labels vary) and rows of predicted ``values`` ``[n]`` or
+    ``[n, 1]``.
+
+    Example::
+
+        regression_metrics([1.0, 2.0, 3.0], np.array([[1.0], [2.5], [3.0]]))
+        # {"mse": 0.0833, "rmse": 0.2887, "mae": 0.1667, "r2": 0.875, "rows": 3.0}
+    """
+    truth = _numbers(y_true)
+    predicted = np.asarray(values, dtype=np.float64).reshape(-1)
+    if predicted.shape != truth.shape:
+        raise TrainingError(
+            f"predictions have {predicted.size} values for {truth.size} labels; expected one "
+            "value per row"
+        )
+    if not truth.size:
+        raise TrainingError("cannot compute metrics on zero rows")
+    error = predicted - truth
+    mse = float(np.mean(error**2))
+    result = {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(error)))}
+    spread = float(np.sum((truth - truth.mean()) ** 2))
+    if spread > 0:
+        result["r2"] = 1.0 - float(np.sum(error**2)) / spread
+    result["rows"] = float(truth.size)
+    return result
+
+
+def _numbers(y_true: Sequence[Any] | np.ndarray) -> np.ndarray:
+    try:
+        return np.asarray([float(v) for v in np.asarray(y_true, dtype=object).reshape(-1)])
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"regression labels must be numbers ({exc})") from exc
+
+
+def evaluate(
+    contract: InputContract, y_true: Sequence[Any] | np.ndarray, outputs: np.ndarray
+) -> dict[str, float]:
+    """The task's metrics of a model's ``outputs`` (probabilities or values) for ``y_true``."""
+    if contract.task == "regression":
+        return regression_metrics(y_true, outputs)
+    return classification_metrics(y_true, outputs, contract.classes)
+
+
+def primary_metric(task: str) -> str:
+    """The metric variants are compared on: accuracy (classification) or r2 (regression)."""
+    return "r2" if task == "regression" else "accuracy"
+
+
+def resolve_metric(metric: str, task: str) -> str:
+    """``metric`` checked against ``task``; 'auto' becomes accuracy or mse."""
+    regression = {"mse", "mae", "r2"}
+    if metric == "auto":
+        return "mse" if task == "regression" else "accuracy"
+    if (metric in regression) != (task == "regression"):
+        kind = "regression (mse, mae, r2)" if task == "regression" else "classification"
+        raise TrainingError(
+            f"metric '{metric}' does not fit a {task} model; use a {kind} metric or 'auto'"
+        )
+    return metric
+
+
+def improvement(metric: str, champion: float, challenger: float) -> float:
+    """How much better ``challenger`` is than ``champion`` (positive: better)."""
+    return champion - challenger if metric in LOWER_IS_BETTER else challenger - champion

@@ -43,9 +43,9 @@ Extra = tuple[pd.DataFrame, pd.Series | list[str], float]
 
 @dataclass
 class TrainedModel:
-    """A fitted classifier and everything it was fitted from.
+    """A fitted model and everything it was fitted from.
 
-    ``model`` is a torch :class:`training.models.Classifier` or a Keras model, as
+    ``model`` is a torch :class:`training.models.Network` or a Keras model, as
     ``framework`` says; use :meth:`predict_proba` to stay framework-neutral.
     """
 
@@ -66,7 +66,8 @@ class TrainedModel:
         return encode_frame(frame, self.contract)
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        """Probabilities of the trained model (not the ONNX export) for encoded rows."""
+        """Outputs of the trained model (not the ONNX export) for encoded rows:
+        probabilities, or values ``[n, 1]`` for regression."""
         from training.frameworks import predict_proba
 
         return predict_proba(self.framework, self.model, matrix)
@@ -95,6 +96,19 @@ def class_indices(target: pd.Series, classes: list[str]) -> np.ndarray:
     return np.array([lookup[v] for v in target], dtype=np.int64)
 
 
+def encode_target(target: pd.Series, dataset: Dataset) -> np.ndarray:
+    """What the loss compares with: class indices, or float target values (regression)."""
+    if dataset.regression:
+        values = pd.to_numeric(target, errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise TrainingError(
+                "regression targets must be finite numbers; "
+                f"{int((~np.isfinite(values)).sum())} are not"
+            )
+        return values
+    return class_indices(target, dataset.classes)
+
+
 def _with_extra(train: Part, dataset: Dataset, extra: Extra | None) -> tuple[Part, Part, int]:
     """(training rows once, training rows with recent rows repeated, recent row count)."""
     if extra is None:
@@ -107,11 +121,12 @@ def _with_extra(train: Part, dataset: Dataset, extra: Extra | None) -> tuple[Par
         )
     if len(frame) != len(labels):
         raise TrainingError(f"recent rows: {len(frame)} feature rows but {len(labels)} labels")
+    values = pd.Series(list(labels), dtype=object)
     recent = Part(
         frame[dataset.feature_names].reset_index(drop=True),
-        labels_to_str(pd.Series(list(labels), dtype=object)),
+        pd.to_numeric(values).astype("float64") if dataset.regression else labels_to_str(values),
     )
-    class_indices(recent.target, dataset.classes)  # raises on unknown labels
+    encode_target(recent.target, dataset)  # raises on unknown labels
     repeats = max(1, round(weight))
     once = Part(
         pd.concat([train.frame, recent.frame], ignore_index=True),
@@ -132,9 +147,9 @@ def train_model(
     progress: bool = True,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> TrainedModel:
-    """Load and split the data, fit preprocessing on the training rows, train the MLP
-    with the framework named by ``settings.training.framework``."""
-    from training.encoding import build_contract, encode_frame
+    """Load and split the data, fit preprocessing on the training rows, train the MLP or
+    CNN with the framework named by ``settings.training.framework``."""
+    from training.encoding import encode_frame
     from training.frameworks import fit_function
     from training.preprocess import Preprocessor
 
@@ -144,28 +159,40 @@ def train_model(
     dataset, cleaned = clean(dataset, settings.data)
     splits = split(dataset, settings.data)
     once, weighted, n_recent = _with_extra(splits.train, dataset, extra)
-    contract = build_contract(
-        once.frame, dataset.features, dataset.classes, nullable=settings.data.allow_missing
-    )
+    contract = dataset_contract(once.frame, dataset, settings.data.allow_missing)
     x_train = encode_frame(weighted.frame, contract)
     preprocessor = Preprocessor.fit(x_train, contract)
     result = fit_function(framework)(
         x_train,
-        class_indices(weighted.target, dataset.classes),
+        encode_target(weighted.target, dataset),
         encode_frame(splits.validation.frame, contract),
-        class_indices(splits.validation.target, dataset.classes),
+        encode_target(splits.validation.target, dataset),
         preprocessor,
-        len(dataset.classes),
+        contract,
         settings.training,
         progress=progress,
         on_epoch=on_epoch,
     )
     rows = {**splits.rows(), **cleaned}
-    if settings.training.oversample_minority:
+    if settings.training.oversample_minority and not dataset.regression:
         rows["train_oversampled"] = result.train_rows
     if extra is not None:
         rows.update(recent=n_recent, train_effective=len(weighted))
     return TrainedModel(result.model, result, dataset, splits, contract, once, rows, framework)
+
+
+def dataset_contract(frame: pd.DataFrame, dataset: Dataset, nullable: bool) -> InputContract:
+    """The contract of a model of ``dataset`` trained on ``frame`` (its training rows)."""
+    from training.encoding import build_contract
+
+    return build_contract(
+        frame,
+        dataset.features,
+        dataset.classes,
+        nullable=nullable,
+        task=dataset.task,
+        image_shape=dataset.image_shape,
+    )
 
 
 def code_version() -> str:

@@ -1,7 +1,8 @@
 """Preprocessing inside the model graph, fitted on the training split only.
 
 Per numeric feature: NaN -> training median, then ``(x - mean) / std`` with the
-training mean and std (a constant column gets std 1). Per categorical feature:
+training mean and std (a constant column gets std 1; the pixels of an image
+contract share one mean and std, taken over every training pixel). Per categorical feature:
 NaN -> the most frequent training code, then a one-hot over the codes seen in
 training plus an unknown bucket for any other value. Only ops that export to
 ONNX are used (isnan, where, comparisons, cat), so serving needs no pandas.
@@ -86,6 +87,13 @@ class Preprocessor(nn.Module):
             medians.append(median)
             means.append(float(filled.mean()))
             stds.append(std if std > 1e-12 else 1.0)
+        if contract.image_shape is not None and pre.numeric_columns:
+            # images: one mean and std over every training pixel, so that a pixel that is
+            # rarely lit in training does not blow up to a huge standardised value
+            pixels = np.where(np.isnan(data), np.array(medians), data)
+            spread = float(pixels.std())
+            means = [float(pixels.mean())] * len(means)
+            stds = [spread if spread > 1e-12 else 1.0] * len(stds)
         pre.median = torch.tensor(medians, dtype=torch.float32)
         pre.mean = torch.tensor(means, dtype=torch.float32)
         pre.std = torch.tensor(stds, dtype=torch.float32)

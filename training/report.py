@@ -5,7 +5,8 @@
     report/
       report.md      data summary, training, metric tables, confusion matrix, tuning, CV
       curves.png     train/validation loss and validation accuracy per epoch, best epoch marked
-      confusion.png  the serving variant's confusion matrix on the test split
+      confusion.png  the serving variant's confusion matrix on the test split (classification)
+      predictions.png  predicted against true values on the test split (regression)
 
 Example::
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.figures import confusion_figure, curves_figure, save_figure
+from training.figures import confusion_figure, curves_figure, predictions_figure, save_figure
 
 if TYPE_CHECKING:
     from training.trainer import FitResult
@@ -38,7 +39,9 @@ REPORT_DIR = "report"
 REPORT_FILE = "report.md"
 CURVES_FILE = "curves.png"
 CONFUSION_FILE = "confusion.png"
+PREDICTIONS_FILE = "predictions.png"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
+REGRESSION_COLUMNS = ("mse", "rmse", "mae", "r2", "rows")
 VARIANTS = ("torch", "keras", "fp32", "int8", "serving")
 """Metric rows shown, in order: the training framework's own model, then the ONNX ones."""
 
@@ -59,6 +62,10 @@ class ReportContent:
     tuning: Mapping[str, Any] | None = None
     cv: Mapping[str, Any] | None = None
     serving_variant: str | None = None
+    regression: tuple[Sequence[float], Sequence[float]] | None = None
+    """(true, predicted) test values of a regression model; None for a classifier. A
+    regression report has no classes, confusion, per-class or balance sections; its
+    class_balance holds the target's mean, std, min and max per split instead."""
 
 
 def write_report(folder: Path, content: ReportContent, *, figures: bool = True) -> Path:
@@ -69,13 +76,24 @@ def write_report(folder: Path, content: ReportContent, *, figures: bool = True) 
     """
     classes = [str(c) for c in content.classes]
     confusion = content.confusion
+    out = Path(folder) / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    if content.regression is not None:
+        if figures:
+            save_figure(curves_figure(content.fit), out / CURVES_FILE)
+            truth, predicted = content.regression
+            save_figure(
+                predictions_figure(truth, predicted, content.serving_variant),
+                out / PREDICTIONS_FILE,
+            )
+        path = out / REPORT_FILE
+        path.write_text(render_markdown(content), encoding="utf-8")
+        return path
     if len(confusion) != len(classes) or any(len(row) != len(classes) for row in confusion):
         raise ValueError(
             f"the confusion matrix must be {len(classes)}x{len(classes)} (one row and one "
             f"column per class {classes}); got {[len(row) for row in confusion]}"
         )
-    out = Path(folder) / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
     if figures:
         save_figure(curves_figure(content.fit), out / CURVES_FILE)
         save_figure(
@@ -99,7 +117,10 @@ def render_markdown(content: ReportContent) -> str:
     lines += [
         "## Data",
         "",
-        *_table(["split", "rows", "class balance"], _data_rows(rows, class_balance)),
+        *_table(
+            ["split", "rows", "target" if c.regression is not None else "class balance"],
+            _data_rows(rows, class_balance),
+        ),
         "",
     ]
 
@@ -108,7 +129,7 @@ def render_markdown(content: ReportContent) -> str:
         lines.append(
             f"Epochs run: {len(fit.history)}. Best epoch (early stopping, weights restored): "
             f"**{fit.best_epoch}**, validation loss {fit.best_val_loss:.4f}, "
-            f"validation accuracy {fit.best_val_accuracy:.4f}."
+            f"validation {fit.score_name} {fit.best_val_score:.4f}."
         )
     else:
         lines.append("No epochs were recorded.")
@@ -116,14 +137,23 @@ def render_markdown(content: ReportContent) -> str:
 
     lines += ["## Test metrics per variant", ""]
     variants = [v for v in VARIANTS if v in metrics]
+    shown: Sequence[str] = REGRESSION_COLUMNS if c.regression is not None else METRIC_COLUMNS
     lines += _table(
-        ["variant", *METRIC_COLUMNS],
-        [[v, *(_metric(metrics[v], c) for c in METRIC_COLUMNS)] for v in variants],
+        ["variant", *shown],
+        [[v, *(_metric(metrics[v], k) for k in shown)] for v in variants],
     )
     if "latency_ms" in metrics:
         shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics["latency_ms"].items())
         lines += ["", f"ONNX Runtime latency (ms, median): {shown}."]
     lines.append("")
+    if c.regression is not None:
+        lines += [
+            "## Predictions (serving variant, test split)",
+            "",
+            f"![predicted against true values]({PREDICTIONS_FILE})",
+            "",
+        ]
+        return "\n".join([*lines, *_appendix(tuning, cv)])
 
     lines += ["## Per class (serving variant, test split)", ""]
     columns = ("precision", "recall", "f1", "support")
@@ -148,9 +178,11 @@ def render_markdown(content: ReportContent) -> str:
         "",
     ]
 
-    lines += ["## Tuning", "", *_summary(tuning), ""]
-    lines += ["## Cross-validation", "", *_summary(cv), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_appendix(tuning, cv)])
+
+
+def _appendix(tuning: Mapping[str, Any] | None, cv: Mapping[str, Any] | None) -> list[str]:
+    return ["## Tuning", "", *_summary(tuning), "", "## Cross-validation", "", *_summary(cv), ""]
 
 
 def _data_rows(
@@ -159,6 +191,9 @@ def _data_rows(
     out = []
     for split in [*rows, *(s for s in class_balance if s not in rows)]:
         counts = class_balance.get(split, {})
+        if any(isinstance(n, float) for n in counts.values()):  # regression target summary
+            out.append([split, str(rows.get(split, "-")), _value(dict(counts))])
+            continue
         total = sum(counts.values())
         balance = ", ".join(f"{c}: {n} ({n / total:.1%})" for c, n in counts.items() if total)
         out.append([split, str(rows.get(split, total)), balance or "-"])

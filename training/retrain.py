@@ -29,6 +29,7 @@ import pandas as pd
 
 from training.data import labels_to_str, load_dataset
 from training.encoding import encode_frame, frame_from_rows
+from training.metrics import LOWER_IS_BETTER, improvement, resolve_metric
 from trainsmart.errors import RegistryError, TrainingError
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
@@ -59,20 +60,26 @@ def evaluate_onnx(
 ) -> dict[str, float]:
     """Metrics of the ONNX model at ``model_path`` on raw rows, encoded by its contract."""
     from training.export import onnx_predict
-    from training.metrics import classification_metrics
+    from training.metrics import evaluate
 
-    proba = onnx_predict(model_path, encode_frame(frame, contract))
-    return classification_metrics(labels.tolist(), proba, contract.classes)
+    outputs = onnx_predict(model_path, encode_frame(frame, contract))
+    return evaluate(contract, labels.tolist(), outputs)
 
 
-def holdout_split(labels: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions (training part, holdout); stratified when the classes allow it."""
+def holdout_split(
+    labels: pd.Series, fraction: float, seed: int, *, regression: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions (training part, holdout); stratified by class (or, for regression,
+    by target quintile) when the rows allow it."""
     from sklearn.model_selection import train_test_split
 
+    from training.data import strata
+
     positions = np.arange(len(labels))
+    groups = strata(pd.to_numeric(labels)) if regression else labels.to_numpy()
     try:
         train, holdout = train_test_split(
-            positions, test_size=fraction, stratify=labels.to_numpy(), random_state=seed
+            positions, test_size=fraction, stratify=groups, random_state=seed
         )
     except ValueError:  # a class with a single row cannot be stratified
         train, holdout = train_test_split(positions, test_size=fraction, random_state=seed)
@@ -101,9 +108,11 @@ def run_retrain(
         )
     champion_bundle = registry.get(name, champion)
     champion_contract = champion_bundle.contract()
+    regression = champion_contract.task == "regression"
+    metric = resolve_metric(cfg.metric, champion_contract.task)
 
     labelled = input_log.labelled(name, cfg.recent_rows)
-    outcome = RetrainOutcome("rejected", "", cfg.metric, champion, rows={"labelled": len(labelled)})
+    outcome = RetrainOutcome("rejected", "", metric, champion, rows={"labelled": len(labelled)})
     if len(labelled) < cfg.min_labelled_rows:
         outcome.reason = (
             f"only {len(labelled)} labelled rows for '{name}' (need "
@@ -113,8 +122,13 @@ def run_retrain(
         return outcome
 
     frame = frame_from_rows([r.features for r in labelled], champion_contract)
-    labels = labels_to_str(pd.Series([r.label for r in labelled], dtype=object))
-    train_pos, holdout_pos = holdout_split(labels, cfg.holdout_fraction, settings.data.seed)
+    raw_labels = pd.Series([r.label for r in labelled], dtype=object)
+    labels = (
+        pd.to_numeric(raw_labels).astype("float64") if regression else labels_to_str(raw_labels)
+    )
+    train_pos, holdout_pos = holdout_split(
+        labels, cfg.holdout_fraction, settings.data.seed, regression=regression
+    )
     if len(train_pos) == 0 or len(holdout_pos) == 0:
         raise TrainingError(
             f"{len(labelled)} labelled rows leave an empty training part or holdout; "
@@ -151,18 +165,20 @@ def run_retrain(
         outcome.challenger_metrics = evaluate_onnx(
             staged.model_path, trained.contract, holdout_frame, holdout_labels
         )
-        old = outcome.champion_metrics.get(cfg.metric)
-        new = outcome.challenger_metrics.get(cfg.metric)
+        old = outcome.champion_metrics.get(metric)
+        new = outcome.challenger_metrics.get(metric)
         if old is None or new is None:
             outcome.reason = (
-                f"{cfg.metric} is undefined on the holdout of {len(holdout_pos)} rows "
-                "(a single class); collect labels of every class or use metric accuracy"
+                f"{metric} is undefined on the holdout of {len(holdout_pos)} rows "
+                "(a single class, or constant values); collect more varied labels or use "
+                "another training.retrain.metric"
             )
             return outcome
-        if new < old + cfg.margin:
+        direction = " (lower is better)" if metric in LOWER_IS_BETTER else ""
+        if improvement(metric, old, new) < cfg.margin:
             outcome.reason = (
-                f"challenger {cfg.metric} {new:.3f} did not beat champion {old:.3f} "
-                f"by >= {cfg.margin:g}; {champion} stays in production"
+                f"challenger {metric} {new:.3f} did not beat champion {old:.3f} "
+                f"by >= {cfg.margin:g}{direction}; {champion} stays in production"
             )
             return outcome
         bundle = register_staged(
@@ -174,7 +190,7 @@ def run_retrain(
             job_id=job_id,
         )
     outcome.reason = (
-        f"challenger {cfg.metric} {new:.3f} beat champion {old:.3f} by >= {cfg.margin:g}"
+        f"challenger {metric} {new:.3f} beat champion {old:.3f} by >= {cfg.margin:g}{direction}"
     )
     try:
         registry.promote(

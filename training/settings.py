@@ -23,14 +23,27 @@ class FeatureConfig(BaseModel):
 class DataSettings(BaseModel):
     """Where the training rows come from and how they are split."""
 
-    dataset: Literal["fair", "file"] = "fair"
-    """'fair': statsmodels' Fair affairs data (6,366 rows, target affairs > 0); 'file': `path`."""
+    dataset: Literal["fair", "digits", "diabetes", "file", "images"] = "fair"
+    """Shipped data: 'fair' (statsmodels' Fair affairs data, 6,366 rows, classify affairs >
+    0), 'digits' (sklearn's 1,797 8x8 handwritten digits, 10 classes, an image task),
+    'diabetes' (sklearn's 442-row diabetes progression, a regression task). User data:
+    'file' (a CSV or Parquet table at `path`), 'images' (an image folder with one
+    sub-folder per class, or an .npz file with arrays 'x' and 'y', at `path`)."""
     path: Path | None = None
-    """CSV or Parquet file, when dataset is 'file'."""
+    """CSV or Parquet file (dataset 'file'); image folder or .npz file (dataset 'images')."""
     features: list[FeatureConfig] = []
     """Feature columns and their kinds (required for dataset 'file')."""
     target: str | None = None
-    """Target column (required for dataset 'file'); its distinct values are the classes."""
+    """Target column (required for dataset 'file'): its distinct values are the classes, or
+    the values to predict when task is 'regression'."""
+    task: Literal["classification", "regression"] | None = None
+    """What the target is: class labels or numbers to predict. None: the dataset's own
+    task (regression for 'diabetes', classification for the others)."""
+    image_size: list[PosInt] | None = None
+    """[height, width] every image of an image folder is resized to (None: the size of the
+    first image; every image must then have it)."""
+    image_channels: Literal[1, 3] = 1
+    """Channels of images read from a folder: 1 (grayscale) or 3 (RGB)."""
     train_fraction: Fraction = 0.70
     """Share of rows in the training split (stratified)."""
     validation_fraction: Fraction = 0.15
@@ -56,7 +69,17 @@ class DataSettings(BaseModel):
             )
         if self.dataset == "file" and (self.path is None or not self.features or not self.target):
             raise ValueError("data.dataset 'file' needs data.path, data.features and data.target")
+        if self.dataset == "images" and self.path is None:
+            raise ValueError("data.dataset 'images' needs data.path (an image folder or .npz)")
+        if self.image_size is not None and len(self.image_size) != 2:
+            raise ValueError(f"data.image_size is {self.image_size}; give [height, width]")
         return self
+
+    def resolved_task(self) -> Literal["classification", "regression"]:
+        """The task: `task` if set, else the dataset's own."""
+        if self.task is not None:
+            return self.task
+        return "regression" if self.dataset == "diabetes" else "classification"
 
 
 class RetrainSettings(BaseModel):
@@ -70,11 +93,13 @@ class RetrainSettings(BaseModel):
     """At most this many most recent labelled rows are used."""
     recent_weight: Annotated[float, Field(ge=1.0)] = 3.0
     """Each recent labelled training row counts this many times (oversampling)."""
-    metric: Literal["accuracy", "f1", "roc_auc"] = "accuracy"
-    """Metric compared on the holdout."""
-    margin: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.01
-    """Promote only if challenger metric >= champion metric + margin (a negative margin
-    accepts a challenger that is at most that much worse)."""
+    metric: Literal["auto", "accuracy", "f1", "roc_auc", "mse", "mae", "r2"] = "auto"
+    """Metric compared on the holdout; 'auto': accuracy for classification, mse for
+    regression (mse and mae are lower-is-better)."""
+    margin: Annotated[float, Field(ge=-1.0)] = 0.01
+    """Promote only if the challenger beats the champion by at least this much on the
+    metric (metric >= champion + margin, or <= champion - margin for mse and mae); a
+    negative margin accepts a challenger that is at most that much worse."""
     reference: Literal["recent", "training"] = "recent"
     """Reference sample of the challenger: the recent inputs it was validated on, or its
     training inputs."""
@@ -181,9 +206,10 @@ class TuningSettings(BaseModel):
     """Stop starting new trials after this many seconds (None: no limit)."""
     seed: int = 42
     """Seed of the sampler; a resumed study offsets it by the trials already stored."""
-    metric: Literal["val_loss", "val_accuracy"] = "val_loss"
+    metric: Literal["val_loss", "val_score", "val_accuracy"] = "val_loss"
     """What a trial is scored on: the best validation loss (minimised) or the validation
-    accuracy at the restored best epoch (maximised)."""
+    score at the restored best epoch (maximised): accuracy for classification, R2 for
+    regression ('val_accuracy' is the same as 'val_score')."""
     startup_trials: Annotated[int, Field(ge=0)] = 5
     """Trials that finish before the median pruner starts pruning."""
     warmup_epochs: Annotated[int, Field(ge=0)] = 2
@@ -234,8 +260,15 @@ class TrainingSettings(BaseModel):
     TensorFlow backend; needs the 'keras' extra: pip install -e '.[keras]'). Both fold the
     same preprocessing into the exported ONNX graph and give the same contract and bundle;
     every other setting here applies to both."""
+    architecture: Literal["auto", "mlp", "cnn"] = "auto"
+    """'mlp' for tables; 'cnn' for images (conv, batch norm, ReLU, max-pool per block,
+    then dropout and the dense layers of hidden_sizes); 'auto': cnn for image datasets,
+    mlp otherwise."""
+    conv_channels: list[PosInt] = [32, 64]
+    """Output channels of each conv block of the CNN (3x3 kernels, padding 1; a 2x2
+    max-pool after each block while the image is at least 2 pixels wide)."""
     hidden_sizes: list[PosInt] = [64, 32]
-    """Widths of the hidden layers."""
+    """Widths of the hidden layers (of the MLP, or of the CNN's head)."""
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     """Dropout probability after each hidden layer."""
     learning_rate: Annotated[float, Field(gt=0.0)] = 1e-3
@@ -255,7 +288,8 @@ class TrainingSettings(BaseModel):
     quantize: bool = True
     """Also build an int8 dynamic-quantized variant."""
     max_metric_drop: Annotated[float, Field(ge=0.0)] = 0.01
-    """Serve the int8 variant only if its test accuracy is at most this far below fp32."""
+    """Serve the int8 variant only if its primary test metric (accuracy, or R2 for
+    regression) is at most this far below fp32's."""
     parity_tolerance: Annotated[float, Field(gt=0.0)] = 1e-4
     """Max abs difference of probabilities allowed between the framework's model and ONNX."""
     lr_schedule: Literal["none", "step", "cosine", "plateau"] = "none"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from training.export import check_parity, onnx_predict, quantize_int8, session
 from training.frameworks import LABELS, export_fp32
-from training.metrics import classification_metrics
+from training.metrics import evaluate, primary_metric
 from trainsmart.errors import TrainingError
 from trainsmart.registry.bundle import CONTRACT_FILE, METRICS_FILE, MODEL_FILE, REFERENCE_FILE
 
@@ -97,12 +97,14 @@ def choose_variant(
     metrics: dict[str, dict[str, float]],
     max_drop: float,
     latency: dict[str, dict[str, float]] | None = None,
+    metric: str = "accuracy",
 ) -> str:
-    """int8 when its test accuracy is at most ``max_drop`` below fp32's and it is at least
-    10% faster (batch 1 + batch 64 medians), else fp32: a slower int8 is no gain."""
+    """int8 when its test ``metric`` (higher is better) is at most ``max_drop`` below
+    fp32's and it is at least 10% faster (batch 1 + batch 64 medians), else fp32: a slower
+    int8 is no gain."""
     if "int8" not in metrics:
         return "fp32"
-    if metrics["int8"]["accuracy"] < metrics["fp32"]["accuracy"] - max_drop:
+    if metrics["int8"].get(metric, -np.inf) < metrics["fp32"].get(metric, np.inf) - max_drop:
         return "fp32"
     if (
         latency
@@ -134,13 +136,12 @@ def stage_model(
     staging.mkdir(parents=True, exist_ok=True)
     variants = staging / "variants"
     contract = trained.contract
-    classes = contract.classes
     test = trained.splits.test
     x_test = trained.encode(test.frame)
     y_test = test.target.tolist()
 
     framework = trained.framework
-    fp32 = export_fp32(framework, trained.model, len(contract.features), variants / "fp32.onnx")
+    fp32 = export_fp32(framework, trained.model, contract, variants / "fp32.onnx")
     gap = check_parity(
         trained.predict_proba,
         fp32,
@@ -149,24 +150,24 @@ def stage_model(
         framework=LABELS[framework],
     )
     metrics: dict[str, dict[str, float]] = {
-        framework: classification_metrics(y_test, trained.predict_proba(x_test), classes),
-        "fp32": classification_metrics(y_test, onnx_predict(fp32, x_test), classes),
+        framework: evaluate(contract, y_test, trained.predict_proba(x_test)),
+        "fp32": evaluate(contract, y_test, onnx_predict(fp32, x_test)),
     }
     paths = {"fp32": fp32}
     if settings.training.quantize:
         paths["int8"] = quantize_int8(fp32, variants / "int8.onnx")
-        metrics["int8"] = classification_metrics(
-            y_test, onnx_predict(paths["int8"], x_test), classes
-        )
+        metrics["int8"] = evaluate(contract, y_test, onnx_predict(paths["int8"], x_test))
     latency = {name: variant_latency_ms(path, x_test) for name, path in paths.items()}
-    variant = choose_variant(metrics, settings.training.max_metric_drop, latency)
+    variant = choose_variant(
+        metrics, settings.training.max_metric_drop, latency, primary_metric(contract.task)
+    )
     metrics["serving"] = dict(metrics[variant])
     metrics["latency_ms"] = {
         f"{name}_{batch}": value for name, per in latency.items() for batch, value in per.items()
     }
     metrics["validation"] = {
         "loss": trained.fit.best_val_loss,
-        "accuracy": trained.fit.best_val_accuracy,
+        trained.fit.score_name: trained.fit.best_val_score,
         "best_epoch": float(trained.fit.best_epoch),
         "epochs_run": float(len(trained.fit.history)),
     }
@@ -214,8 +215,11 @@ def write_staged_report(
         "validation": trained.splits.validation,
         "test": test,
     }
-    balance = {
-        split: {
+    regression = trained.contract.task == "regression"
+    balance: dict[str, dict[str, Any]] = {
+        split: _target_summary(part.target)
+        if regression
+        else {
             str(c): int(n)
             for c, n in part.target.value_counts().reindex(classes, fill_value=0).items()
         }
@@ -227,14 +231,25 @@ def write_staged_report(
         fit=trained.fit,
         metrics=staged.metrics,
         classes=classes,
-        confusion=confusion(y_test, proba, classes),
-        per_class=per_class_metrics(y_test, proba, classes),
+        confusion=[] if regression else confusion(y_test, proba, classes),
+        per_class={} if regression else per_class_metrics(y_test, proba, classes),
         rows=trained.rows,
         class_balance=balance,
         tuning=staged.tuning,
         cv=staged.cv if staged.cv is not None else staged.metrics.get("cv"),
         serving_variant=staged.serving_variant,
+        regression=([float(v) for v in y_test], proba.reshape(-1).tolist()) if regression else None,
     )
     path = write_report(staged.path, content, figures=figures)
     staged.report_version = version
     return path
+
+
+def _target_summary(target: pd.Series) -> dict[str, Any]:
+    values = pd.to_numeric(target).astype("float64")
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=0)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }

@@ -1,4 +1,5 @@
-"""The training loop: AdamW, class-weighted cross-entropy, early stopping, seeded.
+"""The training loop: AdamW, early stopping, seeded; class-weighted cross-entropy for
+classification, mean squared error on the standardised target for regression.
 
 Optional, from :class:`TrainingSettings`: a learning-rate schedule stepped once per
 epoch (step, cosine, reduce-on-plateau), gradient-norm clipping, and random
@@ -22,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.models import Classifier
+from training.models import Network, build_network
 from training.preprocess import Preprocessor
 from training.settings import TrainingSettings
 from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import InputContract
 
 
 @dataclass
@@ -33,7 +35,8 @@ class EpochLog:
     epoch: int
     train_loss: float
     val_loss: float
-    val_accuracy: float
+    val_score: float
+    """Validation accuracy (classification) or R2 (regression)."""
     lr: float = 0.0
     """Learning rate the epoch was trained with (before the schedule stepped)."""
 
@@ -45,15 +48,18 @@ ModelT = TypeVar("ModelT")
 class FitResult(Generic[ModelT]):
     """The trained model (best epoch restored) and how training went.
 
-    ``model`` is a :class:`Classifier` from :func:`fit`, a Keras model from
+    ``model`` is a :class:`Network` from :func:`fit`, a Keras model from
     :func:`training.keras_trainer.fit`.
     """
 
     model: ModelT
     best_epoch: int
     best_val_loss: float
-    best_val_accuracy: float
+    best_val_score: float
+    """Validation accuracy (classification) or R2 (regression) at the best epoch."""
     history: list[EpochLog] = field(default_factory=list)
+    score_name: str = "accuracy"
+    """What ``val_score`` measures: 'accuracy' or 'r2'."""
     train_rows: int = 0
     """Rows the model was trained on (more than given when oversample_minority is on)."""
 
@@ -112,15 +118,30 @@ def lr_scheduler(
     return None
 
 
+def r2_score(predicted: torch.Tensor, truth: torch.Tensor) -> float:
+    """Coefficient of determination (0 when the truth does not vary)."""
+    spread = float(((truth - truth.mean()) ** 2).sum())
+    return 1.0 - float(((predicted - truth) ** 2).sum()) / spread if spread > 0 else 0.0
+
+
 def _evaluate(
-    model: Classifier, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
+    model: Network, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
 ) -> tuple[float, float]:
     model.eval()
     with torch.no_grad():
         logits = model.logits(x)
         loss = float(loss_fn(logits, y))
+        if model.regression:
+            return loss, r2_score(logits, y)
         accuracy = float((logits.argmax(dim=1) == y).float().mean())
     return loss, accuracy
+
+
+def target_scale(y: np.ndarray) -> tuple[float, float]:
+    """Mean and std of regression targets (std 1 when constant); the net predicts
+    ``(y - mean) / std`` and its output layer undoes it."""
+    mean, std = float(np.mean(y)), float(np.std(y))
+    return mean, std if std > 1e-12 else 1.0
 
 
 def fit(
@@ -129,13 +150,14 @@ def fit(
     x_val: np.ndarray,
     y_val: np.ndarray,
     preprocessor: Preprocessor,
-    n_classes: int,
+    contract: InputContract,
     settings: TrainingSettings,
     *,
     progress: bool = True,
     on_epoch: Callable[[EpochLog], None] | None = None,
-) -> FitResult[Classifier]:
-    """Train a :class:`Classifier` on encoded rows; labels are class indices.
+) -> FitResult[Network]:
+    """Train the :class:`Network` ``settings`` describe on encoded rows; labels are class
+    indices (classification) or target values (regression).
 
     ``on_epoch`` sees every epoch's log after it ends (tuning reports to its pruner there;
     an exception it raises ends the fit).
@@ -144,27 +166,46 @@ def fit(
         raise TrainingError(
             f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
         )
+    regression = contract.task == "regression"
     with deterministic(settings.seed):
-        if settings.oversample_minority:
+        if settings.oversample_minority and not regression:
             x_train, y_train = oversample(x_train, y_train, settings.seed)
-        model = Classifier(preprocessor, settings.hidden_sizes, settings.dropout, n_classes)
-        weight = class_weights(y_train, n_classes) if settings.class_weights else None
-        train_loss_fn = nn.CrossEntropyLoss(weight=weight)
-        val_loss_fn = nn.CrossEntropyLoss(weight=weight)
+        train_loss_fn: nn.Module
+        val_loss_fn: nn.Module
+        if regression:
+            mean, std = target_scale(y_train)
+            model = build_network(
+                preprocessor, contract, settings, target_mean=mean, target_std=std
+            )
+            train_loss_fn = val_loss_fn = nn.MSELoss()  # on the standardised target
+            yt = torch.from_numpy(np.asarray(y_train, dtype=np.float32)).reshape(-1, 1)
+            yv = torch.from_numpy(np.asarray(y_val, dtype=np.float32)).reshape(-1, 1)
+            yt, yv = (yt - mean) / std, (yv - mean) / std
+        else:
+            n_classes = len(contract.classes)
+            model = build_network(preprocessor, contract, settings)
+            weight = class_weights(y_train, n_classes) if settings.class_weights else None
+            train_loss_fn = nn.CrossEntropyLoss(weight=weight)
+            val_loss_fn = nn.CrossEntropyLoss(weight=weight)
+            yt, yv = torch.from_numpy(y_train).long(), torch.from_numpy(y_val).long()
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
         scheduler = lr_scheduler(optimizer, settings)
         generator = torch.Generator().manual_seed(settings.seed)
-        xt, yt = torch.from_numpy(x_train).float(), torch.from_numpy(y_train).long()
-        xv, yv = torch.from_numpy(x_val).float(), torch.from_numpy(y_val).long()
+        xt, xv = torch.from_numpy(x_train).float(), torch.from_numpy(x_val).float()
 
         best_state = copy.deepcopy(model.state_dict())
-        best: FitResult[Classifier] = FitResult(
-            model, 0, float("inf"), 0.0, train_rows=len(x_train)
+        best: FitResult[Network] = FitResult(
+            model,
+            0,
+            float("inf"),
+            -float("inf") if regression else 0.0,
+            score_name="r2" if regression else "accuracy",
+            train_rows=len(x_train),
         )
         stale = 0
-        with _Bar(progress, settings.max_epochs) as bar:
+        with _Bar(progress, settings.max_epochs, "r2" if regression else "acc") as bar:
             for epoch in range(1, settings.max_epochs + 1):
                 model.train()
                 lr = float(optimizer.param_groups[0]["lr"])
@@ -180,13 +221,13 @@ def fit(
                     optimizer.step()
                     total += float(loss.detach()) * len(batch)
                     seen += len(batch)
-                val_loss, val_accuracy = _evaluate(model, xv, yv, val_loss_fn)
+                val_loss, val_score = _evaluate(model, xv, yv, val_loss_fn)
                 if not np.isfinite(val_loss):
                     raise TrainingError(
                         f"validation loss became {val_loss} at epoch {epoch}; "
                         "lower training.learning_rate"
                     )
-                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_accuracy, lr)
+                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_score, lr)
                 if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     scheduler.step(val_loss)
                 elif scheduler is not None:
@@ -197,7 +238,7 @@ def fit(
                     on_epoch(entry)
                 if val_loss < best.best_val_loss:
                     best.best_epoch, best.best_val_loss = epoch, val_loss
-                    best.best_val_accuracy = val_accuracy
+                    best.best_val_score = val_score
                     best_state = copy.deepcopy(model.state_dict())
                     stale = 0
                 else:
@@ -212,9 +253,10 @@ def fit(
 class _Bar:
     """A rich progress bar with the epoch's losses; does nothing when disabled."""
 
-    def __init__(self, enabled: bool, total: int) -> None:
+    def __init__(self, enabled: bool, total: int, score: str = "acc") -> None:
         self.enabled = enabled
         self.total = total
+        self.score = score
 
     def __enter__(self) -> _Bar:
         if self.enabled:
@@ -237,7 +279,7 @@ class _Bar:
                 advance=1,
                 description=(
                     f"train loss {entry.train_loss:.4f}  val loss {entry.val_loss:.4f}  "
-                    f"val acc {entry.val_accuracy:.3f}  lr {entry.lr:.2e}"
+                    f"val {self.score} {entry.val_score:.3f}  lr {entry.lr:.2e}"
                 ),
             )
 

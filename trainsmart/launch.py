@@ -54,12 +54,19 @@ class Child:
             return ""
 
 
-def _spawn(name: str, command: list[str], env: dict[str, str], log_path: Path, url: str) -> Child:
+def _spawn(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    url: str,
+    cwd: Path = ROOT,
+) -> Child:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -95,6 +102,16 @@ def start_service(
     return _spawn(
         service.split(":")[-1].lower(), command, env, log_path, f"http://127.0.0.1:{port}"
     )
+
+
+def start_bento(env: dict[str, str], port: int, log_path: Path, tag: str) -> Child:
+    """``bentoml serve TAG`` (a built Bento; ``BENTOML_HOME`` in ``env`` names its store),
+    run from the log's folder: in the project root, BentoML would read ``TAG`` as the
+    import path of the project's own ``trainsmart`` package."""
+    command = [
+        sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    return _spawn("bento", command, env, log_path, f"http://127.0.0.1:{port}", log_path.parent)
 
 
 def start_monitor(env: dict[str, str], port: int, log_path: Path) -> Child:

@@ -16,10 +16,11 @@ from training.pipeline import train_model
 from training.preprocess import Preprocessor
 from training.settings import FeatureConfig, TrainingSettings
 from training.trainer import EpochLog, FitResult, _Bar, fit, oversample
+from trainsmart.registry.contract import InputContract
 
 from .conftest import make_settings
 
-Toy = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Preprocessor]
+Toy = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Preprocessor, InputContract]
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +33,14 @@ def toy() -> Toy:
     features = [FeatureConfig(name=n) for n in frame.columns]
     contract = build_contract(frame.iloc[:240], features, ["0", "1"], nullable=True)
     x = encode_frame(frame, contract)
-    return x[:240], y[:240], x[240:], y[240:], Preprocessor.fit(x[:240], contract)
+    pre = Preprocessor.fit(x[:240], contract)
+    return x[:240], y[:240], x[240:], y[240:], pre, contract
 
 
 def _fit(toy: Toy, **training: Any) -> FitResult:
-    x_train, y_train, x_val, y_val, pre = toy
+    x_train, y_train, x_val, y_val, pre, contract = toy
     settings = TrainingSettings(**{"hidden_sizes": [8], "batch_size": 64, **training})
-    return fit(x_train, y_train, x_val, y_val, pre, 2, settings, progress=False)
+    return fit(x_train, y_train, x_val, y_val, pre, contract, settings, progress=False)
 
 
 def _lrs(result: FitResult) -> list[float]:

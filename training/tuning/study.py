@@ -234,7 +234,7 @@ def _objective(settings: Settings, dataset: Dataset | None) -> Callable[[optuna.
         trial.set_user_attr("params", params)
 
         def report(entry: EpochLog) -> None:
-            value = entry.val_loss if tuning.metric == "val_loss" else entry.val_accuracy
+            value = entry.val_loss if tuning.metric == "val_loss" else entry.val_score
             trial.report(value, entry.epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {entry.epoch}: {tuning.metric} {value:.4f}")
@@ -248,7 +248,7 @@ def _objective(settings: Settings, dataset: Dataset | None) -> Callable[[optuna.
             raise
         fit = trained.fit
         trial.set_user_attr("best_epoch", fit.best_epoch)
-        return fit.best_val_loss if tuning.metric == "val_loss" else fit.best_val_accuracy
+        return fit.best_val_loss if tuning.metric == "val_loss" else fit.best_val_score
 
     return objective
 

@@ -132,6 +132,20 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
 
 
 @cli.command()
+@click.option("--version", "version", default=None, help="Version to carry (default: production).")
+@click.pass_obj
+def bento(app: AppContext, version: str | None) -> None:
+    """Build a Bento of the service carrying the production model (`bentoml build`)."""
+    from trainsmart.bento import build_bento
+
+    tag = build_bento(app.settings, app.registry, version)
+    home = app.settings.paths.model_store.parent
+    click.echo(f"built {tag}")
+    click.echo(f"serve it:        BENTOML_HOME={home} bentoml serve {tag}")
+    click.echo(f"containerize it: BENTOML_HOME={home} bentoml containerize {tag}")
+
+
+@cli.command()
 @click.option("--once", is_flag=True, help="Run one check and exit.")
 @click.pass_obj
 def monitor(app: AppContext, once: bool) -> None:

@@ -36,8 +36,7 @@ def list_(app: AppContext, name: str | None) -> None:
         "version",
         "production",
         "variant",
-        "accuracy",
-        "f1",
+        "test metrics",
         "trigger",
         "parent",
     ):
@@ -53,12 +52,17 @@ def list_(app: AppContext, name: str | None) -> None:
                 version,
                 "*" if version == production else "",
                 lineage.serving_variant,
-                f"{served.get('accuracy', float('nan')):.4f}",
-                f"{served.get('f1', float('nan')):.4f}",
+                _headline(served),
                 lineage.trigger,
                 lineage.parent_version or "-",
             )
     Console().print(table)
+
+
+def _headline(served: dict[str, float]) -> str:
+    """'accuracy=0.9926 f1=0.9925' or 'r2=0.5076 mae=41.84' (test split, serving variant)."""
+    keys = ("r2", "mae") if "mse" in served else ("accuracy", "f1")
+    return " ".join(f"{k}={served[k]:.4g}" for k in keys if k in served) or "-"
 
 
 @models.command()
@@ -83,15 +87,21 @@ def show(app: AppContext, name: str, version: str | None) -> None:
         span = f"{f.min} .. {f.max}" if f.kind == "numeric" else str(f.categories)
         table.add_row(f.name, f.kind, span, str(f.nullable))
     console.print(table)
-    console.print(f"classes: {contract.classes}")
+    if contract.task == "regression":
+        console.print("task: regression (each prediction is a value)")
+        names: tuple[str, ...] = ("mse", "rmse", "mae", "r2", "rows")
+    else:
+        console.print(f"classes: {contract.classes}")
+        names = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
+    if contract.image_shape:
+        console.print(f"image shape (channels, height, width): {contract.image_shape}")
     metrics = bundle.metrics()
-    names = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
     scores = Table(title="test metrics per variant (serving = the variant in model.onnx)")
     scores.add_column("variant")
     for column in names:
         scores.add_column(column)
     for variant, values in metrics.items():
-        if "accuracy" in values and variant != "validation":
+        if names[0] in values and variant != "validation":
             scores.add_row(
                 variant,
                 *(

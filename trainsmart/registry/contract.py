@@ -66,14 +66,25 @@ class FeatureSpec(BaseModel):
         return text + (" or null" if self.nullable else "")
 
 
+Task = Literal["classification", "regression"]
+
+
 class InputContract(BaseModel):
-    """Feature names and types, output classes and the ONNX tensor names."""
+    """Feature names and types, the task and its outputs, and the ONNX tensor names."""
 
     features: list[FeatureSpec]
-    classes: list[str]
-    """Output class labels, in the order of the model's probability columns."""
+    classes: list[str] = []
+    """Output class labels, in the order of the model's probability columns (empty for
+    regression)."""
+    task: Task = "classification"
+    """'classification': the model outputs ``[n, len(classes)]`` probabilities;
+    'regression': it outputs ``[n, 1]`` predicted values."""
+    image_shape: list[int] | None = None
+    """``[channels, height, width]`` of an image model. Its features are the pixels
+    ``pixel_0 .. pixel_{c*h*w-1}`` in channel-row-column order; the model reshapes them."""
     input_name: str = "input"
     output_name: str = "probabilities"
+    """Name of the ONNX output: 'probabilities' (classification) or 'value' (regression)."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -149,8 +160,56 @@ class InputContract(BaseModel):
             return float(categories.index(value)) if value in categories else UNKNOWN_CODE
         raise InvalidInput.for_field(field, spec.expected(), value)
 
+    def expand_rows(self, rows: Any, field_prefix: str = "instances") -> Any:
+        """``rows`` with ``{"image": nested list}`` rows turned into pixel features (image
+        contracts); anything else unchanged. See :mod:`trainsmart.registry.images`."""
+        if self.image_shape is None:
+            return rows
+        from trainsmart.registry.images import expand_image_rows
+
+        return expand_image_rows(rows, self.image_shape, field_prefix)
+
+    def input_shapes(self) -> list[list[int]]:
+        """Shapes one row may take as a tensor: ``[features]``, and for an image contract
+        ``[c, h, w]`` (and ``[h, w]`` when there is one channel)."""
+        shapes = [[len(self.features)]]
+        if self.image_shape:
+            shapes.append(list(self.image_shape))
+            if self.image_shape[0] == 1:
+                shapes.append(list(self.image_shape[1:]))
+        return shapes
+
+    def outputs(self) -> list[tuple[str, str, list[int]]]:
+        """(name, datatype, shape) of each answer tensor; -1 is the batch dimension."""
+        if self.task == "regression":
+            return [("value", "FP32", [-1, 1])]
+        return [("probabilities", "FP32", [-1, len(self.classes)]), ("class", "BYTES", [-1])]
+
+    def prediction(self, output: Any) -> dict[str, Any]:
+        """The answer for one row from the model's output row: the class and probabilities,
+        or the value."""
+        if self.task == "regression":
+            return {"value": float(output[0])}
+        best = max(range(len(self.classes)), key=lambda i: float(output[i]))
+        return {
+            "class": self.classes[best],
+            "probabilities": {c: float(p) for c, p in zip(self.classes, output, strict=True)},
+        }
+
     def parse_label(self, label: Any, field: str = "label") -> str:
-        """Return ``label`` as one of the contract's classes, or raise InvalidInput."""
+        """Return ``label`` as one of the contract's classes (or, for regression, as the
+        canonical text of a finite number), or raise InvalidInput."""
+        if self.task == "regression":
+            expected = "a finite number (the true value)"
+            if isinstance(label, bool) or not isinstance(label, int | float):
+                raise InvalidInput.for_field(field, expected, label)
+            try:
+                number = float(label)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+                raise InvalidInput.for_field(field, expected, label)
+            return repr(number)
         if isinstance(label, bool) or not isinstance(label, str | int | float):
             raise InvalidInput.for_field(field, f"one of the classes {self.classes}", label)
         text = str(label)

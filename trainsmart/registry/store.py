@@ -115,6 +115,27 @@ class Registry:
         bundle.verify()
         return bundle
 
+    def import_version(self, name: str, version: str, source: Path) -> Bundle:
+        """Copy a bundle folder made by another registry (a Bento's model, an export) in as
+        ``name:version``, keeping its version; its checksums are verified first. A version
+        that is already here is left as it is (and verified)."""
+        import bentoml
+
+        check_name(name, "model")
+        check_name(version, "version")
+        if version in self.versions(name):
+            bundle = self.get(name, version)
+            bundle.verify()
+            return bundle
+        Bundle(name, version, Path(source)).verify()
+        with bentoml.models.create(
+            f"{name}:{version}", labels={"owner": "trainsmart"}, _model_store=self._store
+        ) as model:
+            shutil.copytree(source, model.path, dirs_exist_ok=True)
+        bundle = self.get(name, version)
+        bundle.verify()
+        return bundle
+
     # -- production pointer -----------------------------------------------------------------
     def production(self, name: str) -> str | None:
         row = (

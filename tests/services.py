@@ -1,0 +1,153 @@
+"""Real external servers for tests (Redis now; Prometheus and Alertmanager can reuse this).
+
+No mocks: a test that needs a server starts the real binary on a free loopback
+port in a temporary directory and stops it afterwards. ``require_binary`` decides
+what happens when the binary is missing:
+
+- ``make test`` (plain pytest): the test is skipped, with the install command;
+- ``make test-all`` sets ``TRAINSMART_REQUIRE_SERVICES=1``: the test fails, so a
+  full run cannot pass while silently skipping the external-server tests.
+
+Example::
+
+    binary = require_binary("redis-server", apt_package="redis-server")
+    with RedisServer(binary, tmp_path) as server:
+        server.url          # redis://127.0.0.1:<port>/0
+        server.kill()       # SIGKILL, like a crash
+        server.start()      # same port again
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+REQUIRE_SERVICES_ENV = "TRAINSMART_REQUIRE_SERVICES"
+
+
+def require_binary(name: str, apt_package: str) -> str:
+    """The path of ``name`` on PATH; skip the test without it, or fail under test-all."""
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    install = f"apt-get install -y {apt_package}"
+    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+        pytest.fail(
+            f"{name} not installed, and {REQUIRE_SERVICES_ENV}=1 (make test-all) requires it: "
+            f"{install}",
+            pytrace=False,
+        )
+    pytest.skip(f"{name} not installed: {install}")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``check`` every 10 ms until it is true; TimeoutError naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not ready after {timeout_s:g} s")
+        time.sleep(0.01)
+
+
+def _redis_pings(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A throwaway ``redis-server``: loopback only, no persistence, its own directory."""
+
+    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = port if port is not None else free_port()
+        self.log = workdir / "redis.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start on ``self.port`` (again, after ``kill``) and wait until it answers PING."""
+        if self._process is not None and self._process.poll() is None:
+            raise RuntimeError(f"redis-server on port {self.port} is already running")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = self._process
+        try:
+            wait_until(
+                lambda: process.poll() is None and _redis_pings(self.port),
+                timeout_s,
+                f"redis-server on port {self.port}",
+            )
+        except TimeoutError as exc:
+            self.stop()
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"{exc} (exit code {process.returncode}); its log {self.log} ends with:\n{tail}"
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: clients see refused connections from now on."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers (a hung server)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Terminate (resuming it first if paused); kill if it has not exited within 10 s."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

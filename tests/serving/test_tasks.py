@@ -1,0 +1,164 @@
+"""Regression and image contracts through every protocol: /predict answers values, images
+arrive as pixels, nested lists or tensors, and the input log always holds pixel rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from serving.api import create_api
+from serving.cache import LRUCache
+from serving.metrics import ServingMetrics
+from serving.predictor import Predictor
+from serving.runtime import ModelHolder
+from tests.conftest import linear_onnx, logistic_onnx
+from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
+from trainsmart.settings import Settings
+from trainsmart.state import InputLog
+
+WEIGHTS = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 1.5])
+PIXELS = [f"pixel_{i}" for i in range(6)]
+
+
+def _register(registry: Registry, tmp_path: Path, name: str, contract: InputContract) -> None:
+    staging = tmp_path / f"staging-{name}"
+    staging.mkdir()
+    if contract.task == "regression":
+        linear_onnx(staging / "model.onnx", WEIGHTS, bias=10.0)
+    else:
+        logistic_onnx(staging / "model.onnx", WEIGHTS, bias=0.0)
+    (staging / "contract.json").write_text(contract.model_dump_json())
+    (staging / "metrics.json").write_text("{}")
+    row = {f.name: 1.0 for f in contract.features}
+    pd.DataFrame([row] * 3).to_parquet(staging / "reference.parquet")
+    bundle = registry.register(name, staging, Lineage(dataset_fingerprint="test"))
+    registry.promote(name, bundle.version, reason="test")
+
+
+def _client(registry: Registry, settings: Settings, input_log: InputLog, name: str) -> TestClient:
+    holder = ModelHolder(registry, name, settings.serving)
+    holder.refresh()
+    predictor = Predictor(
+        holder,
+        LRUCache(100),
+        input_log,
+        ServingMetrics(CollectorRegistry()),
+        settings.serving,
+        registry,
+    )
+    return TestClient(create_api(lambda: predictor))
+
+
+@pytest.fixture
+def regression(
+    registry: Registry, settings: Settings, input_log: InputLog, tmp_path: Path
+) -> TestClient:
+    features = [FeatureSpec(name=f"x{i}", kind="numeric") for i in range(6)]
+    contract = InputContract(features=features, task="regression", output_name="value")
+    _register(registry, tmp_path, "price", contract)
+    return _client(registry, settings, input_log, "price")
+
+
+@pytest.fixture
+def images(
+    registry: Registry, settings: Settings, input_log: InputLog, tmp_path: Path
+) -> TestClient:
+    features = [FeatureSpec(name=n, kind="numeric") for n in PIXELS]
+    contract = InputContract(features=features, classes=["dark", "light"], image_shape=[1, 2, 3])
+    _register(registry, tmp_path, "shade", contract)
+    return _client(registry, settings, input_log, "shade")
+
+
+def test_regression_answers_values_and_caches_them(regression: TestClient) -> None:
+    rows = [{f"x{i}": float(i + k) for i in range(6)} for k in range(3)]
+    first = regression.post("/predict", json={"instances": rows})
+    assert first.status_code == 200, first.text
+    expected = [float(np.dot([i + k for i in range(6)], WEIGHTS) + 10.0) for k in range(3)]
+    values = [p["value"] for p in first.json()["predictions"]]
+    assert values == pytest.approx(expected, rel=1e-6)
+    again = regression.post("/predict", json={"instances": rows[:1]}).json()["predictions"][0]
+    assert again == {"value": pytest.approx(expected[0]), "cached": True}
+
+
+@pytest.mark.parametrize("label", ["high", None, True, [1.0], 1e300])
+def test_regression_feedback_needs_a_finite_number(regression: TestClient, label: object) -> None:
+    served = regression.post("/predict", json={"instances": [{f"x{i}": 1.0 for i in range(6)}]})
+    request_id = served.json()["request_id"]
+    bad = regression.post("/feedback", json={"request_id": request_id, "label": label})
+    assert bad.status_code == 400 and "label" in bad.json()["error"]
+    good = regression.post("/feedback", json={"request_id": request_id, "label": 12})
+    assert good.status_code == 200 and good.json()["label"] == "12.0"
+
+
+def test_regression_over_v2(regression: TestClient) -> None:
+    meta = regression.get("/v2/models/price").json()
+    assert meta["outputs"] == [{"name": "value", "datatype": "FP32", "shape": [-1, 1]}]
+    assert meta["parameters"]["task"] == "regression" and "classes" not in meta["parameters"]
+    body = {"inputs": [{"name": "input", "shape": [2, 6], "datatype": "FP32", "data": [1] * 12}]}
+    answer = regression.post("/v2/models/price/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    (output,) = answer.json()["outputs"]
+    assert output["name"] == "value" and output["shape"] == [2, 1]
+    assert output["data"] == pytest.approx([WEIGHTS.sum() + 10.0] * 2)
+    wrong = {**body, "outputs": [{"name": "probabilities"}]}
+    refused = regression.post("/v2/models/price/infer", json=wrong)
+    assert refused.status_code == 400 and "outputs[0].name" in refused.json()["error"]
+
+
+def test_an_image_is_served_from_pixels_or_a_nested_list(
+    images: TestClient, input_log: InputLog
+) -> None:
+    pixels = {n: float(i) for i, n in enumerate(PIXELS)}
+    flat = images.post("/predict", json={"instances": [pixels]})
+    nested = images.post("/predict", json={"instances": [{"image": [[0, 1, 2], [3, 4, 5]]}]})
+    channels = images.post("/predict", json={"instances": [{"image": [[[0, 1, 2], [3, 4, 5]]]}]})
+    for answer in (flat, nested, channels):
+        assert answer.status_code == 200, answer.text
+    assert nested.json()["predictions"][0]["cached"] is True  # the same row as pixels
+    logged = input_log.request(nested.json()["request_id"])
+    assert logged[0].features == pixels
+
+
+@pytest.mark.parametrize(
+    ("image", "field"),
+    [
+        ([[0, 1, 2]], "instances[0].image"),
+        ([[0, 1, 2], [3, 4]], "instances[0].image[1]"),
+        ([[0, 1, 2], [3, 4, "x"]], "instances[0].image[1][2]"),
+        ("0,1,2", "instances[0].image"),
+    ],
+)
+def test_a_malformed_image_names_the_field(images: TestClient, image: object, field: str) -> None:
+    answer = images.post("/predict", json={"instances": [{"image": image}]})
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith(f"field '{field}'"), answer.json()
+
+
+def test_an_image_row_takes_no_other_field(images: TestClient) -> None:
+    row = {"image": [[0, 1, 2], [3, 4, 5]], "pixel_0": 1.0}
+    answer = images.post("/predict", json={"instances": [row]})
+    assert answer.status_code == 400 and "instances[0].pixel_0" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("shape", [[2, 6], [2, 2, 3], [2, 1, 2, 3]])
+def test_v2_takes_an_image_tensor_in_any_of_its_shapes(
+    images: TestClient, shape: list[int]
+) -> None:
+    data = list(range(6)) * 2
+    body = {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": data}]}
+    answer = images.post("/v2/models/shade/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["shape"] == [2, 2]
+
+
+def test_v2_refuses_an_image_tensor_of_another_shape(images: TestClient) -> None:
+    body = {"inputs": [{"name": "input", "shape": [1, 3, 2], "datatype": "FP32", "data": [0] * 6}]}
+    answer = images.post("/v2/models/shade/infer", json=body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert "inputs.input.shape" in error and "[n, 1, 2, 3]" in error and "[n, 2, 3]" in error
