@@ -44,11 +44,12 @@ def _measure(
     concurrencies: tuple[int, ...],
     total: int,
     workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[tuple[str, int], LoadResult]:
     from trainsmart.launch import child_env, free_port, start_service, wait_http
 
-    env = {**child_env(config), "TRAINSMART_SERVING__WORKERS": str(workers)}
-    log = config.parent / f"{service.split(':')[-1].lower()}-{workers}w.log"
+    env = {**child_env(config), "TRAINSMART_SERVING__WORKERS": str(workers), **(extra_env or {})}
+    log = config.parent / f"{service.split(':')[-1].lower()}-{workers}w-{len(extra_env or {})}.log"
     child = start_service(env, free_port(), log, service)
     results: dict[tuple[str, int], LoadResult] = {}
     try:
@@ -109,6 +110,37 @@ def serving_sweep(
         for (label, concurrency), result in scaled.items():
             rows.append(HttpRow(label, concurrency, workers, result, floor))
     return rows
+
+
+def variant_rows(
+    config: Path,
+    bodies: list[Any],
+    hit_body: Any,
+    floor: list[HttpRow],
+    *,
+    name: str,
+    env: dict[str, str],
+    concurrencies: tuple[int, ...],
+    total: int,
+) -> list[HttpRow]:
+    """`/predict` misses and hits with settings ``env`` (e.g. the Redis cache, batching),
+    compared with the 1-worker echo floor already measured at each concurrency."""
+    measured = _measure(
+        config,
+        "serving.service:Trainsmart",
+        "/predict",
+        {f"/predict, {name}, cache misses": bodies, f"/predict, {name}, cache hits": [hit_body]},
+        concurrencies,
+        total,
+        extra_env=env,
+    )
+    floors = {
+        r.concurrency: r.result for r in floor if r.label == "echo (floor)" and r.workers == 1
+    }
+    return [
+        HttpRow(label, concurrency, 1, result, floors[concurrency])
+        for (label, concurrency), result in measured.items()
+    ]
 
 
 def sweep_table(rows: list[HttpRow]) -> list[str]:

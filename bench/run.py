@@ -1,9 +1,11 @@
 """`make bench`: measure side by side in one run and write docs/benchmarks.md.
 
-1. Prediction latency of the default model: PyTorch eager fp32 vs ONNX Runtime
-   fp32 and int8, batch 1 and 64.
-2. HTTP throughput of `/predict` vs a bare BentoML echo endpoint (the floor),
-   same payloads, at concurrency 1, 16 and 64, then with 2 workers (bench/http.py).
+1. Prediction latency, PyTorch eager fp32 vs ONNX Runtime fp32 and int8, batch 1 and
+   64: the default tabular MLP and the digits CNN (configs/digits.yaml).
+2. HTTP throughput of `/predict` vs a bare BentoML echo endpoint (the floor), same
+   payloads, at concurrency 1, 16 and 64, then with 2 workers (bench/http.py).
+3. `/predict` with the Redis cache and with adaptive batching, against the same floor.
+4. The cache alone, in process: a hit vs a miss per backend (bench/cache.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import os
 import platform
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.http import HttpRow, scaling_line, serving_sweep, sweep_table
+from bench.cache import cache_latencies, cache_table, local_redis
+from bench.http import HttpRow, scaling_line, serving_sweep, sweep_table, variant_rows
 from bench.latency import Latency, model_latencies
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,21 +49,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
 
 
-def write_report(
-    path: Path,
-    latencies: list[Latency],
-    http: list[HttpRow],
-    serving_variant: str,
-) -> str:
+def latency_table(latencies: list[Latency]) -> list[str]:
     lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `make bench` on {dt.datetime.now(tz=dt.UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}. Python {platform.python_version()}.",
-        "Every figure in a table comes from the same run, measured one after another.",
-        "",
-        "## 1. Prediction latency of the default model (fair-affairs MLP, preprocessing in graph)",
-        "",
         "| engine | batch | median ms | p90 ms | speed-up vs PyTorch eager |",
         "|---|---|---|---|---|",
     ]
@@ -66,30 +60,63 @@ def write_report(
             f"| {lat.engine} | {lat.batch} | {lat.median_ms:.3f} | {lat.p90_ms:.3f} | "
             f"{base.median_ms / lat.median_ms:.2f}x |"
         )
-    lines += [
+    return lines
+
+
+HTTP_NOTES = [
+    "One row per request, the same payloads for both; the echo service is mounted on",
+    "BentoML exactly like the real one (`bench/echo_service.py`). `/predict` runs with",
+    "validation, ONNX Runtime, the cache, the SQLite input log and metrics all on. Each",
+    "`/predict` row is compared with the echo floor measured at the same concurrency and",
+    "worker count in this run. The load generator (Python, httpx) shares the machine's",
+    "cores with the server, so on a 2-core machine differences under about 10% are within",
+    "run-to-run noise, and a second worker competes with the generator for the same cores.",
+]
+
+
+def write_report(path: Path, sections: list[list[str]]) -> str:
+    lines = [
+        "# Benchmarks",
         "",
-        f"The registered bundle serves **{serving_variant}**: int8 is chosen only when it stays",
-        "within `training.max_metric_drop` of fp32's accuracy and is at least 10% faster; on a",
-        "network this small, dynamic int8 saves little (quantize/dequantize overhead).",
-        "",
-        "## 2. HTTP: `/predict` vs a bare BentoML echo endpoint",
-        "",
-        "One row per request, the same payloads for both; the echo service is mounted on",
-        "BentoML exactly like the real one (`bench/echo_service.py`). `/predict` runs with",
-        "validation, ONNX Runtime, the LRU cache, the SQLite input log and metrics all on.",
-        "Each `/predict` row is compared with the echo floor measured at the same",
-        "concurrency and worker count in this run. The load generator (Python, httpx)",
-        "shares the machine's cores with the server, so on a 2-core machine differences",
-        "under about 10% are within run-to-run noise, and a second worker competes with",
-        "the generator for the same two cores.",
-        "",
-        *sweep_table(http),
-        "",
-        scaling_line(http),
+        f"Written by `make bench` on {dt.datetime.now(tz=dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}. Python {platform.python_version()}.",
+        "Every figure in a table comes from the same run, measured one after another.",
     ]
+    for section in sections:
+        lines += ["", *section]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
+
+
+def _train(workdir: Path, name: str, config: str | None = None) -> tuple[Path, TrainOutcome]:
+    """Train and promote one model in its own data directory; (settings file, outcome)."""
+    from training.pipeline import train_and_register
+    from trainsmart.registry import Registry
+    from trainsmart.settings import load_settings
+    from trainsmart.state import Database
+
+    base = (ROOT / "configs" / config).read_text() if config else ""
+    path = workdir / f"{name}.yaml"
+    path.write_text(base + f"\ndata_dir: {workdir / name}\n")
+    settings = load_settings(path)
+    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    outcome = train_and_register(settings, registry, progress=False)
+    registry.promote(settings.model_name, outcome.bundle.version, reason="bench", actor="bench")
+    return path, outcome
+
+
+def _model_section(title: str, outcome: TrainOutcome, note: list[str]) -> list[str]:
+    trained = outcome.trained
+    variants = outcome.bundle.path / "variants"
+    frame = trained.dataset.frame.sample(frac=1.0, random_state=0)
+    latencies = model_latencies(
+        outcome.model,
+        variants / "fp32.onnx",
+        variants / "int8.onnx",
+        np.asarray(trained.encode(frame)),
+    )
+    return [title, "", *latency_table(latencies), "", *note]
 
 
 def main() -> None:
@@ -99,32 +126,99 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-
-    from training.data import load_dataset
     from trainsmart.registry import Registry
     from trainsmart.settings import load_settings
     from trainsmart.state import Database
 
     workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-"))
-    config = workdir / "trainsmart.yaml"
-    config.write_text(f"data_dir: {workdir / 'data'}\n")
-    settings = load_settings(config)
-    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
-    from training.pipeline import train_and_register
-
-    outcome = train_and_register(settings, registry, progress=False)
-    registry.promote(settings.model_name, outcome.bundle.version, reason="bench", actor="bench")
-    variants = outcome.bundle.path / "variants"
-    dataset = load_dataset(settings.data)
-    frame = dataset.frame.sample(frac=1.0, random_state=0)
-    matrix = outcome.trained.encode(frame)
-    latencies = model_latencies(
-        outcome.model, variants / "fp32.onnx", variants / "int8.onnx", np.asarray(matrix)
-    )
+    config, fair = _train(workdir, "fair")
+    _, digits = _train(workdir, "digits", "digits.yaml")
+    sections = [
+        _model_section(
+            "## 1. Prediction latency: the default model (fair-affairs MLP, preprocessing in "
+            "graph)",
+            fair,
+            [
+                f"The registered bundle serves **{fair.serving_variant}**: int8 is chosen only "
+                "when it stays within `training.max_metric_drop` of fp32 and is at least 10% "
+                "faster; on a network this small, dynamic int8 saves little.",
+            ],
+        ),
+        _model_section(
+            "### The digits CNN (configs/digits.yaml)",
+            digits,
+            [
+                f"Test accuracy of the served variant: "
+                f"{digits.metrics['serving']['accuracy']:.4f} "
+                f"(serves **{digits.serving_variant}**). Dynamic int8 turns Conv into "
+                "ConvInteger, slower on CPU, so the selection keeps fp32.",
+            ],
+        ),
+    ]
+    frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
     records = frame.astype(float).to_dict(orient="records")
     bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
-    http = serving_sweep(config, bodies, bodies[0], total=args.requests)
-    print(write_report(args.out, latencies, http, outcome.serving_variant))
+    http: list[HttpRow] = serving_sweep(config, bodies, bodies[0], total=args.requests)
+    sections.append(
+        [
+            "## 2. HTTP: `/predict` vs a bare BentoML echo endpoint",
+            "",
+            *HTTP_NOTES,
+            "",
+            *sweep_table(http),
+            "",
+            scaling_line(http),
+        ]
+    )
+    extra: list[HttpRow] = variant_rows(
+        config,
+        bodies,
+        bodies[0],
+        http,
+        name="batching",
+        env={"TRAINSMART_SERVING__BATCHING": "true"},
+        concurrencies=(16, 64),
+        total=args.requests,
+    )
+    with local_redis() as redis_url:
+        if redis_url is not None:
+            extra += variant_rows(
+                config,
+                bodies,
+                bodies[0],
+                http,
+                name="Redis cache",
+                env={
+                    "TRAINSMART_SERVING__CACHE_BACKEND": "redis",
+                    "TRAINSMART_SERVING__REDIS_URL": redis_url,
+                },
+                concurrencies=(16,),
+                total=args.requests,
+            )
+        settings = load_settings(config)
+        registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+        cache_rows = cache_latencies(settings, registry, records, redis_url=redis_url)
+    sections.append(
+        [
+            "## 3. `/predict` with adaptive batching and with the shared Redis cache",
+            "",
+            "Same payloads and floor as section 2 (1 worker). Batching: "
+            "`serving.batching: true`, max 256 rows, no wait. Redis: a local `redis-server`, "
+            "`serving.cache_backend: redis`.",
+            "",
+            *sweep_table(extra),
+        ]
+    )
+    sections.append(
+        [
+            "## 4. The cache alone: a hit vs a miss, per backend (in process, no HTTP)",
+            "",
+            "`Predictor.predict_rows` on distinct single rows: first pass misses, second hits.",
+            "",
+            *cache_table(cache_rows),
+        ]
+    )
+    print(write_report(args.out, sections))
     print(f"written to {args.out}")
 
 

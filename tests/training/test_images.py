@@ -163,3 +163,26 @@ def test_both_cnns_serve_through_the_same_service(
         accuracy = np.mean(np.array(predicted) == test.target.iloc[:40].to_numpy())
         assert accuracy >= 0.9, (run.trained.framework, accuracy)
         assert set(body["predictions"][0]["probabilities"]) == set(runs[0].trained.dataset.classes)
+
+
+def test_trainsmart_train_with_the_image_config(tmp_path: Path) -> None:
+    """The command a user runs: `trainsmart --config configs/digits.yaml train`."""
+    from click.testing import CliRunner
+
+    from trainsmart.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(ROOT / "configs" / "digits.yaml"), "train", "--quiet"],
+        env={"TRAINSMART_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.exit_code == 0, result.output
+    env = open_env(
+        load_settings(ROOT / "configs" / "digits.yaml").model_copy(
+            update={"data_dir": tmp_path / "data"}
+        )
+    )
+    assert env.registry.production("digits") == "v1"
+    bundle = env.registry.get("digits", "v1")
+    assert bundle.metrics()["serving"]["accuracy"] >= 0.97
+    assert bundle.report_path.is_file()
