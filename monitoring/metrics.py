@@ -54,6 +54,33 @@ class MonitorMetrics:
             ["model"],
             registry=registry,
         )
+        self.quality_rows = Gauge(
+            "trainsmart_data_quality_rows",
+            "Rows of the last window per feature that are missing, outside the training range "
+            "(numeric) or of a category unseen in training, by kind.",
+            ["model", "feature", "kind"],
+            registry=registry,
+        )
+        self.quality_share = Gauge(
+            "trainsmart_data_quality_share",
+            "Share of the last window's rows per feature that are missing, out of range or "
+            "unseen, by kind (0 to 1).",
+            ["model", "feature", "kind"],
+            registry=registry,
+        )
+        self.prediction_drift_score = Gauge(
+            "trainsmart_prediction_drift_score",
+            "Evidently's drift statistic of the predicted classes (or values) in the last "
+            "window against the model's predictions on its reference sample.",
+            ["model"],
+            registry=registry,
+        )
+        self.prediction_drift = Gauge(
+            "trainsmart_prediction_drift",
+            "1 if the predictions of the last window drifted, else 0.",
+            ["model"],
+            registry=registry,
+        )
         self.checks = Counter(
             "trainsmart_drift_checks",
             "Windows compared with the reference by the drift monitor.",
@@ -77,6 +104,18 @@ class MonitorMetrics:
         self.window_rows.labels(model=model).set(result.rows)
         for feature, drift in result.features.items():
             self.feature_drift_score.labels(model=model, feature=feature).set(drift.score)
+        for feature, quality in result.quality.items():
+            counts = {
+                "missing": quality.missing,
+                "out_of_range": quality.out_of_range,
+                "unseen": quality.unseen,
+            }
+            for kind, share in quality.shares().items():
+                self.quality_rows.labels(model=model, feature=feature, kind=kind).set(counts[kind])
+                self.quality_share.labels(model=model, feature=feature, kind=kind).set(share)
+        if result.prediction is not None:
+            self.prediction_drift_score.labels(model=model).set(result.prediction.score)
+            self.prediction_drift.labels(model=model).set(float(result.prediction.drifted))
         self.last_check.labels(model=model).set(time.time() if now is None else now)
         self.checks.labels(model=model).inc()
 

@@ -22,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitoring.drift import DriftDetector, DriftResult, contract_frame
+from monitoring.drift import DriftDetector, DriftOptions, DriftResult
 from monitoring.errors import MonitoringError
 from monitoring.journal import DriftJournal, VersionCursor
 from monitoring.metrics import MonitorMetrics
 from monitoring.policy import RetrainPolicy
+from monitoring.reports import ReportStore
 from monitoring.runner import JobRunner, kill_process_group, pid_alive
+from monitoring.window import WindowCheck
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
@@ -99,6 +101,10 @@ class Monitor:
         self.version: str | None = None
         self.contract: InputContract | None = None
         self.detector: DriftDetector | None = None
+        self.window_check: WindowCheck | None = None
+        self.reports = ReportStore(
+            settings.data_dir / "monitoring" / "reports", self.model, self.config.reports_keep
+        )
         self.cursor = VersionCursor()
 
     def check_once(self) -> list[WindowResult]:
@@ -117,7 +123,7 @@ class Monitor:
             rows = self.input_log.window(
                 self.model, version, after_id=self.cursor.after_id, limit=self.config.window_rows
             )
-            if len(rows) < self.config.window_rows:
+            if len(rows) < self.config.window_rows and not self._closed_by_time(rows):
                 log.debug(
                     "%s:%s has %d of %d rows for the next window",
                     self.model,
@@ -130,6 +136,16 @@ class Monitor:
                 results.append(self._check_window(version, rows))
             except MonitoringError as exc:  # this window cannot be compared: skip, never stall
                 self._skip_window(version, rows, exc)
+
+    def _closed_by_time(self, rows: list[Any]) -> bool:
+        """A partial window closes once its first row is ``window_seconds`` old, if it has
+        at least ``min_window_rows`` rows (otherwise it keeps waiting for rows)."""
+        span = self.config.window_seconds
+        return (
+            span is not None
+            and len(rows) >= self.config.min_window_rows
+            and self.clock() - rows[0].ts >= span
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Check every ``interval_s`` until ``stop`` is set; a failing check is only logged."""
@@ -147,7 +163,13 @@ class Monitor:
     def _switch(self, version: str) -> None:
         bundle = self.registry.get(self.model, version)
         contract = bundle.contract()
-        self.detector = DriftDetector(bundle.reference(), contract, self.config.drift_share)
+        options = DriftOptions(
+            self.config.drift_share,
+            dict(self.config.drift_methods),
+            dict(self.config.drift_thresholds),
+        )
+        self.detector = DriftDetector(bundle.reference(), contract, options)
+        self.window_check = WindowCheck(self.detector, bundle, self.reports, self.config)
         self.contract = contract
         self.version = version
         self.cursor = self.journal.cursor(version)
@@ -175,9 +197,9 @@ class Monitor:
             raise
 
     def _compare(self, version: str, rows: list[Any]) -> DriftResult:
-        assert self.detector is not None and self.contract is not None
+        assert self.window_check is not None
         try:
-            return self.detector.run(contract_frame(self.contract, [r.features for r in rows]))
+            return self.window_check.run(version, self.cursor.windows, rows)
         except MonitoringError:
             raise
         except Exception as exc:  # Evidently or a malformed logged row: skip, never stall

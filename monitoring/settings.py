@@ -20,8 +20,25 @@ class MonitoringSettings(BaseModel):
     """Seconds between checks for a new window."""
     window_rows: PosInt = 300
     """Rows per (tumbling) window of logged inputs of the production version."""
+    window_seconds: Annotated[float, Field(gt=0.0)] | None = None
+    """Also close a window once its first row is this old (whichever comes first, rows
+    or time); None: windows close on row count only."""
+    min_window_rows: PosInt = 50
+    """A window closed by time with fewer rows is not compared (it waits for more)."""
     drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     """Share of drifted features at which Evidently flags dataset drift."""
+    drift_methods: dict[str, str] = {}
+    """Evidently stat test per feature name, or per type ('numeric', 'categorical'):
+    e.g. {numeric: psi, occupation: jensenshannon}; unset ones use Evidently's choice
+    by type and reference size (see monitoring/options.py)."""
+    drift_thresholds: dict[str, float] = {}
+    """Threshold per feature name or type, for the method used (p-value or distance)."""
+    reports_keep: PosInt = 20
+    """Evidently HTML reports kept on disk per model (the newest; GET /report serves the
+    latest)."""
+    report_every_window: bool = False
+    """Build the full Evidently report for every window, not only drifted ones (costs
+    about 1-2 s per window)."""
     consecutive_windows: PosInt = 2
     """Dataset drift in this many consecutive windows triggers a retrain."""
     cooldown_s: Annotated[float, Field(ge=0.0)] = 600.0

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import DriftDetector, contract_frame, normalize_value
+from monitoring.drift import DriftDetector, DriftOptions, contract_frame, normalize_value
 from monitoring.errors import MonitoringError
 from tests.monitoring.conftest import FEATURES
 from trainsmart.registry import FeatureSpec, InputContract
@@ -60,7 +60,7 @@ def test_an_all_null_feature_is_skipped_not_fatal(
 def test_save_html_writes_the_last_report(
     detector: DriftDetector, unshifted: pd.DataFrame, tmp_path: Path
 ) -> None:
-    detector.run(unshifted.iloc[:300])
+    detector.report(unshifted.iloc[:300])
     target = tmp_path / "report.html"
     detector.save_html(target)
     assert target.stat().st_size > 1000
@@ -97,3 +97,56 @@ def test_import_monitoring_does_not_import_evidently() -> None:
         "sys.exit('evidently' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("window", ["unshifted", "shifted"])
+def test_the_fast_path_and_the_full_report_agree(
+    detector: DriftDetector, window: str, request: pytest.FixtureRequest
+) -> None:
+    rows = request.getfixturevalue(window).iloc[:300]
+    fast, full = detector.run(rows), detector.report(rows)
+    assert fast.dataset_drift == full.dataset_drift
+    assert fast.drifted_count == full.drifted_count
+    assert fast.drift_share == pytest.approx(full.drift_share)
+    assert set(fast.features) == set(full.features)
+    for name, verdict in full.features.items():
+        mine = fast.features[name]
+        assert (mine.method, mine.drifted) == (verdict.method, verdict.drifted), name
+        assert mine.score == pytest.approx(verdict.score, rel=1e-6, abs=1e-9), name
+        assert mine.threshold == pytest.approx(verdict.threshold), name
+
+
+def test_methods_and_thresholds_can_be_overridden_per_feature_and_per_type(
+    reference: pd.DataFrame, contract: InputContract, shifted: pd.DataFrame
+) -> None:
+    options = DriftOptions(
+        0.5,
+        methods={"numeric": "psi", "age": "wasserstein", "occupation": "jensenshannon"},
+        thresholds={"age": 0.3},
+    )
+    detector = DriftDetector(reference, contract, options)
+    fast = detector.run(shifted.iloc[:300])
+    assert fast.features["age"].method == "wasserstein"
+    assert fast.features["age"].threshold == pytest.approx(0.3)
+    assert fast.features["educ"].method == "psi"
+    assert fast.features["occupation"].method == "jensenshannon"
+    assert fast.features["children"].method == "psi"  # the numeric type's override
+    full = detector.report(shifted.iloc[:300])
+    for name in ("age", "educ", "occupation"):
+        assert full.features[name].method == fast.features[name].method
+        assert full.features[name].drifted == fast.features[name].drifted
+        assert full.features[name].score == pytest.approx(fast.features[name].score, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (DriftOptions(0.5, methods={"height": "ks"}), "neither features"),
+        (DriftOptions(0.5, methods={"age": "no-such-test"}), "unknown drift methods"),
+    ],
+)
+def test_bad_overrides_say_what_is_wrong(
+    reference: pd.DataFrame, contract: InputContract, options: DriftOptions, message: str
+) -> None:
+    with pytest.raises(MonitoringError, match=message):
+        DriftDetector(reference, contract, options)

@@ -14,6 +14,29 @@ from trainsmart.cli.context import AppContext
 logger = logging.getLogger("trainsmart.monitor")
 
 
+def print_reports(app: AppContext) -> None:
+    """The kept Evidently reports of ``model_name``, newest first, and the URL of the latest."""
+    from monitoring.reports import ReportStore
+
+    settings = app.settings
+    store = ReportStore(
+        settings.data_dir / "monitoring" / "reports",
+        settings.model_name,
+        settings.monitoring.reports_keep,
+    )
+    files = store.all()
+    if not files:
+        click.echo(
+            f"no drift reports for {settings.model_name} yet in {store.folder}: one is written "
+            "when a window drifts (monitoring.report_every_window writes one per window)"
+        )
+        return
+    for path in files:
+        click.echo(str(path))
+    host, port = settings.monitoring.host, settings.monitoring.port
+    click.echo(f"latest, while the monitor runs: http://{host}:{port}/report")
+
+
 def run_monitor(app: AppContext, *, once: bool) -> None:
     from prometheus_client import CollectorRegistry
 
@@ -37,10 +60,11 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
         for window in monitor.check_once():
             click.echo(str(window))
         return
-    server, _thread = start_metrics_server(settings, metrics_registry)
+    server, _thread = start_metrics_server(settings, metrics_registry, reports=monitor.reports)
+    base = f"http://{settings.monitoring.host}:{settings.monitoring.port}"
     click.echo(
         f"monitoring {settings.model_name}: windows of {settings.monitoring.window_rows} rows, "
-        f"metrics on http://{settings.monitoring.host}:{settings.monitoring.port}/metrics"
+        f"metrics on {base}/metrics, the latest drift report on {base}/report"
     )
     stop = threading.Event()
 
