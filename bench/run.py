@@ -6,6 +6,8 @@
    payloads, at concurrency 1, 16 and 64, then with 2 workers (bench/http.py).
 3. `/predict` with the Redis cache and with adaptive batching, against the same floor.
 4. The cache alone, in process: a hit vs a miss per backend (bench/cache.py).
+5. Drift: check speed (hot path vs Evidently's report vs scipy), validity on real data
+   streams, and `/predict` latency while drift checks run (bench/drift.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.cache import cache_latencies, cache_table, local_redis
+from bench.drift import serving_during_checks, speed_section, validity_section
 from bench.http import HttpRow, scaling_line, serving_sweep, sweep_table, variant_rows
 from bench.latency import Latency, model_latencies
 
@@ -218,6 +221,15 @@ def main() -> None:
             *cache_table(cache_rows),
         ]
     )
+    from trainsmart.launch import child_env, free_port, start_service, wait_http
+
+    service = start_service(child_env(config), free_port(), workdir / "drift-service.log")
+    try:
+        wait_http(service, "/readyz")
+        during = serving_during_checks(service.url + "/predict", bodies, str(ROOT))
+    finally:
+        service.stop()
+    sections += [speed_section(), validity_section(), during]
     print(write_report(args.out, sections))
     print(f"written to {args.out}")
 
