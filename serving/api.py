@@ -5,7 +5,12 @@ it in-process with ``TestClient(create_api(lambda: predictor))``. Bodies are
 parsed by ``serving.http``, not by FastAPI, so every 4xx is ours:
 ``{"error": ..., "field": ...}``. The body limit is the predictor's
 ``settings.max_body_bytes``. The Open Inference Protocol routes (``/v2/...``)
-come from ``serving.v2``.
+come from ``serving.v2``, the admin routes (``/admin/...``) from ``serving.admin``.
+
+Security (``trainsmart.auth``): with ``serving.api_keys`` set, /predict, /feedback
+and /v2 infer need one of the keys (``Authorization: Bearer KEY`` or ``X-API-Key``);
+the admin routes need ``serving.admin_token`` and answer 403 while it is unset.
+Health, metadata and BentoML's /metrics, /livez, /readyz stay open.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.http import ErrorResponse, body_schema, read_json
+from serving.admin import add_admin_routes
+from serving.http import OPTIONAL_AUTH, ErrorResponse, body_schema, read_json
 from serving.predictor import Predictor
 from serving.v2 import add_v2_routes
+from trainsmart.auth import api_key_guard
 from trainsmart.errors import TrainsmartError
 
 logger = logging.getLogger(__name__)
@@ -45,10 +52,17 @@ class PredictResponse(BaseModel):
 
 class PredictRequest(BaseModel):
     """Exactly one of ``instances`` (one object per row) or ``columns`` (one list per feature,
-    all of the same length)."""
+    all of the same length); ``version`` pins the request to a loaded version."""
 
     instances: list[dict[str, float | int | str | None]] | None = None
     columns: dict[str, list[float | int | str | None]] | None = None
+    version: str | None = Field(
+        default=None,
+        description="Pin the request to this version: the production version or the loaded "
+        "candidate (`trainsmart models candidate`, PUT /admin/candidate); any other is a "
+        "404. Left out: the production version answers.",
+        examples=["v2"],
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -65,7 +79,8 @@ class FeedbackResponse(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid body; `field` names the culprit"},
-    404: {"model": ErrorResponse, "description": "Unknown request id"},
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key (serving.api_keys)"},
+    404: {"model": ErrorResponse, "description": "Unknown request id or version not loaded"},
     413: {"model": ErrorResponse, "description": "Too many rows or too large a body"},
     415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
     503: {"model": ErrorResponse, "description": "No model loaded yet"},
@@ -82,7 +97,9 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
 
     @app.exception_handler(TrainsmartError)
     async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=int(exc.status_code))
+        return JSONResponse(
+            exc.to_dict(), status_code=int(exc.status_code), headers=exc.headers() or None
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -98,6 +115,8 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
             status_code=500,
         )
+
+    api_key = Security(api_key_guard(lambda: get_predictor().settings.api_keys))
 
     def add_route(
         path: str,
@@ -122,7 +141,8 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             summary=summary,
             response_model=response_model,
             responses=ERRORS,
-            openapi_extra=body_schema(request_model),
+            dependencies=[api_key],
+            openapi_extra={**body_schema(request_model), **OPTIONAL_AUTH},
         )
 
     add_route(
@@ -133,5 +153,6 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
         "Record the true label of a served row",
     )  # fmt: skip
-    add_v2_routes(app, get_predictor)
+    add_v2_routes(app, get_predictor, infer_dependencies=[api_key])
+    add_admin_routes(app, get_predictor)
     return app

@@ -7,10 +7,10 @@ the one error shape ``{"error": ..., "field": ...}`` (``ErrorResponse``).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
@@ -18,6 +18,12 @@ from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaTyp
 class ErrorResponse(BaseModel):
     error: str
     field: str | None = None
+
+
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
+"""``openapi_extra`` of a route guarded by ``trainsmart.auth.api_key_guard``: FastAPI
+appends this empty requirement to the API-key schemes, which in OpenAPI means "or no
+credentials", as keys are needed only when ``serving.api_keys`` is set."""
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -28,6 +34,28 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
             "content": {"application/json": {"schema": model.model_json_schema()}},
         }
     }
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], body: Any, example: str) -> M:
+    """``body`` validated as ``model`` (declare it strict, extra="forbid"); the first
+    problem becomes a 400 naming its field, with ``example`` as a valid body."""
+    if not isinstance(body, dict):
+        raise InvalidInput.for_field("body", f"an object like {example}", body)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "missing":
+            problem = "required"
+        elif error["type"] == "extra_forbidden":
+            problem = f"unknown; the body takes {sorted(model.model_fields)}"
+        else:
+            problem = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        raise InvalidInput(f"field '{field}': {problem} (e.g. {example})", field=field) from exc
 
 
 def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:

@@ -86,7 +86,24 @@ class ServingMetrics:
             ["model"],
             registry=registry,
         )
+        self.shadow_predictions = Counter(
+            "trainsmart_shadow_predictions_total",
+            "Rows of production requests mirrored to the shadow candidate, by result: ok "
+            "(its prediction was stored), error (the candidate or the shadow table failed) or "
+            "dropped (the mirror queue was full, serving.shadow_queue_size).",
+            ["model", "version", "result"],
+            registry=registry,
+        )
+        self.candidate_info = Gauge(
+            "trainsmart_candidate_info",
+            "1 for the candidate version this worker has loaded beside production (shadow: "
+            "whether production requests are mirrored to it), 0 for earlier candidates.",
+            ["model", "version", "shadow"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self._served: dict[str, set[str]] = {}
+        self._candidates: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def serving(self, model: str, version: str) -> None:
@@ -99,3 +116,13 @@ class ServingMetrics:
             if seen and version not in seen:
                 self.model_swaps.labels(model=model).inc()
             seen.add(version)
+
+    def candidate(self, model: str, version: str | None, shadow: bool) -> None:
+        """Mark the loaded candidate (None: no candidate) and set earlier ones to 0."""
+        with self._lock:
+            current = None if version is None else (model, version, str(shadow).lower())
+            for old in self._candidates - {current}:
+                self.candidate_info.labels(*old).set(0)
+            if current is not None:
+                self.candidate_info.labels(*current).set(1)
+                self._candidates.add(current)

@@ -2,8 +2,11 @@
 
 Flow of one prediction request: validate against the contract -> look up
 each row in the cache -> run ONNX Runtime on the misses only -> append every
-row (hits included) to the input log -> answer with the version that
-produced it. Every protocol goes through ``Predictor.predict_rows``.
+row (hits included) to the input log -> mirror the rows to the shadow candidate
+(if any; off the request path) -> answer with the version that produced it.
+Every protocol goes through ``Predictor.predict_rows``. A request may pin the
+candidate version (``"version"`` in /predict, ``/v2/models/NAME/versions/V``);
+its rows are then predicted, cached and logged under the candidate's version.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from serving.cache import PredictionCache, row_key
 from serving.metrics import ServingMetrics
 from serving.runtime import LoadedModel, ModelHolder
 from serving.settings import ServingSettings
+from serving.shadow import ShadowMirror
 from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError, VersionNotLoaded
 from trainsmart.registry import InputContract, Registry
+from trainsmart.registry.names import check_name
 from trainsmart.state import InputLog
 
 
@@ -64,6 +69,7 @@ class Predictor:
         metrics: ServingMetrics,
         settings: ServingSettings,
         registry: Registry,
+        shadow: ShadowMirror | None = None,
     ) -> None:
         self.holder = holder
         self.cache = cache
@@ -71,6 +77,8 @@ class Predictor:
         self.metrics = metrics
         self.settings = settings
         self.registry = registry
+        self.shadow = shadow
+        """Mirrors production requests to a shadow candidate; None: no shadowing here."""
         self._contracts: dict[str, InputContract] = {}
         self.batcher = (
             Batcher(
@@ -84,35 +92,45 @@ class Predictor:
         """Adaptive batching of cache misses across requests (serving.batching)."""
 
     def model(self, version: str | None = None) -> LoadedModel:
-        """The production model; VersionNotLoaded if ``version`` names another one."""
+        """The production model, or the candidate if ``version`` pins it; VersionNotLoaded
+        (404) for any other version."""
         model = self.holder.current()
-        if version is not None and version != model.version:
-            raise VersionNotLoaded(model.name, version, model.version)
-        return model
+        if version is None or version == model.version:
+            return model
+        candidate = self.holder.candidate()
+        if candidate is not None and candidate.model.version == version:
+            return candidate.model
+        raise VersionNotLoaded(
+            model.name, version, model.version, candidate.model.version if candidate else None
+        )
 
     def predict(self, body: Any) -> dict[str, Any]:
         body = _object(
             body,
             'an object {"instances": [{feature: value, ...}, ...]} or '
-            '{"columns": {feature: [value, ...], ...}}',
+            '{"columns": {feature: [value, ...], ...}}, optionally with "version"',
         )
-        unknown = [k for k in body if k not in ("instances", "columns")]
+        unknown = [k for k in body if k not in ("instances", "columns", "version")]
         if unknown:
             raise InvalidInput(
-                f"field '{unknown[0]}': unknown; the body takes 'instances' or 'columns'",
+                f"field '{unknown[0]}': unknown; the body takes 'instances' or 'columns', "
+                "and optionally 'version'",
                 field=unknown[0],
             )
+        version = body.get("version")
+        if version is not None:
+            check_name(version, "version")
         if "instances" in body and "columns" in body:
             raise InvalidInput(
                 "field 'columns': send either 'instances' (rows) or 'columns', not both",
                 field="columns",
             )
         if "columns" in body:
-            model = self.model()
+            model = self.model(version)
             rows = self._columns(body["columns"], model.contract)
             served = self.predict_rows(rows, model=model, field="columns", locate=_column_field)
         elif "instances" in body:
-            served = self.predict_rows(body["instances"])
+            served = self.predict_rows(body["instances"], model=self.model(version))
         else:
             raise InvalidInput.for_field("instances", "a list of feature objects (missing)", None)
         return {
@@ -186,6 +204,7 @@ class Predictor:
         names = model.contract.feature_names
         logged = [{n: row[n] for n in names} for row in rows]
         self.input_log.append(request_id, model.name, model.version, logged, predictions, hits)
+        self._mirror(request_id, model, logged)
         for hit in (True, False):
             count = sum(1 for h in hits if h is hit)
             if count:
@@ -193,6 +212,18 @@ class Predictor:
                     model=model.name, version=model.version, cached=str(hit).lower()
                 ).inc(count)
         return Served(request_id, model, predictions, hits)
+
+    def _mirror(self, request_id: str, model: LoadedModel, rows: list[dict[str, Any]]) -> None:
+        """Hand a production request's rows to the shadow candidate, if shadow mode is on
+        (requests pinned to the candidate itself are not mirrored)."""
+        candidate = self.holder.candidate()
+        if (
+            self.shadow is not None
+            and candidate is not None
+            and candidate.shadow
+            and candidate.model.version != model.version
+        ):
+            self.shadow.submit(request_id, candidate.model, rows)
 
     def _predict_rows(
         self, model: LoadedModel, matrix: np.ndarray

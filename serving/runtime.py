@@ -2,7 +2,9 @@
 
 The production model is one immutable ``LoadedModel`` object; a request takes
 a reference to it once and uses it to the end, so a swap (one attribute
-assignment) never mixes two versions inside one response.
+assignment) never mixes two versions inside one response. The registry's
+candidate, when one is set, is loaded the same way beside it (``LoadedCandidate``):
+same verification, and a refused candidate never touches production.
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ class LoadedModel:
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         (probs,) = self.session.run([self.contract.output_name], {self.contract.input_name: matrix})
         return np.asarray(probs)
+
+
+@dataclass(frozen=True)
+class LoadedCandidate:
+    """The candidate version loaded beside production; with ``shadow`` every production
+    request is mirrored to it (serving/shadow.py)."""
+
+    model: LoadedModel
+    shadow: bool
 
 
 def load_model(
@@ -110,13 +121,14 @@ def load_model(
 
 
 class ModelHolder:
-    """Holds the production model of one name and follows the registry's pointer.
+    """Holds the production model of one name, and its candidate, following the registry.
 
     Example::
 
         holder = ModelHolder(registry, "fair", settings.serving)
-        holder.refresh()            # loads the production version, if any
+        holder.refresh()            # loads the production version and candidate, if any
         holder.current().version    # "v1"
+        holder.candidate()          # LoadedCandidate(model=<v2>, shadow=True) or None
     """
 
     def __init__(
@@ -125,14 +137,19 @@ class ModelHolder:
         name: str,
         settings: ServingSettings,
         on_swap: Callable[[LoadedModel], None] | None = None,
+        on_candidate: Callable[[LoadedCandidate | None], None] | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
         self.settings = settings
         self.on_swap = on_swap
-        """Called after each swap (metrics), from the thread that swapped."""
+        """Called after each production swap (metrics), from the thread that swapped."""
+        self.on_candidate = on_candidate
+        """Called when the loaded candidate or its shadow flag changes (None: unloaded)."""
         self._current: LoadedModel | None = None
+        self._candidate: LoadedCandidate | None = None
         self._refused: dict[str, float] = {}
+        self._preloaded: LoadedModel | None = None
         self._lock = threading.Lock()
 
     def current(self) -> LoadedModel:
@@ -144,37 +161,104 @@ class ModelHolder:
             )
         return model
 
+    def candidate(self) -> LoadedCandidate | None:
+        """The loaded candidate, or None when none is set (or it was refused)."""
+        return self._candidate
+
     @property
     def ready(self) -> bool:
         return self._current is not None
 
-    def refresh(self) -> bool:
-        """Load the production version if it changed; True if a swap happened."""
+    def refresh(self, preloaded: LoadedModel | None = None) -> bool:
+        """Follow the registry: load the production version if it changed, then load,
+        update or unload the candidate. True if production was swapped. ``preloaded``:
+        a version the caller has just loaded and verified (the admin API), used as is."""
         with self._lock:
-            version = self.registry.production(self.name)
-            current = self._current
-            if version is None or (current is not None and current.version == version):
-                return False
-            refused_at = self._refused.get(version)
-            if refused_at is not None and time.time() - refused_at < 60.0:
-                return False
+            self._preloaded = preloaded
             try:
-                loaded = load_model(self.registry, self.name, version, self.settings)
-            except TrainsmartError as exc:
-                self._refused[version] = time.time()
-                kept = current.version if current else "nothing"
-                logger.error("refused %s:%s, still serving %s: %s", self.name, version, kept, exc)
-                return False
-            self._current = loaded
-            if self.on_swap is not None:
-                self.on_swap(loaded)
-            logger.info(
-                "now serving %s:%s (was %s)",
-                self.name,
-                version,
-                current.version if current else "none",
-            )
-            return True
+                swapped = self._refresh_production()
+                self._refresh_candidate()
+            finally:
+                self._preloaded = None
+            return swapped
+
+    def _refresh_production(self) -> bool:
+        version = self.registry.production(self.name)
+        current = self._current
+        if version is None or (current is not None and current.version == version):
+            return False
+        candidate = self._candidate
+        if candidate is not None and candidate.model.version == version:
+            loaded: LoadedModel | None = candidate.model  # the promoted candidate, already open
+        else:
+            kept = current.version if current else "nothing"
+            loaded = self._load(version, f"still serving {kept}")
+        if loaded is None:
+            return False
+        self._current = loaded
+        if self.on_swap is not None:
+            self.on_swap(loaded)
+        logger.info(
+            "now serving %s:%s (was %s)",
+            self.name,
+            version,
+            current.version if current else "none",
+        )
+        return True
+
+    def _refresh_candidate(self) -> None:
+        pointer = self.registry.candidate(self.name)
+        loaded = self._candidate
+        production = self._current.version if self._current else None
+        if pointer is None or pointer.version == production:
+            if loaded is not None:
+                why = "cleared" if pointer is None else "it is the production version now"
+                logger.info("candidate %s:%s unloaded (%s)", self.name, loaded.model.version, why)
+                self._set_candidate(None)
+            return
+        if loaded is not None and loaded.model.version == pointer.version:
+            if loaded.shadow != pointer.shadow:
+                self._set_candidate(LoadedCandidate(loaded.model, pointer.shadow))
+                logger.info(
+                    "candidate %s:%s: shadow %s",
+                    self.name,
+                    pointer.version,
+                    "on" if pointer.shadow else "off",
+                )
+            return
+        model = self._load(pointer.version, f"production {production or 'none'} is unaffected")
+        if model is None:  # refused; an older candidate is no longer the one asked for
+            self._set_candidate(None)
+            return
+        self._set_candidate(LoadedCandidate(model, pointer.shadow))
+        logger.info(
+            "candidate %s:%s loaded beside production %s (shadow %s)",
+            self.name,
+            pointer.version,
+            production or "none",
+            "on" if pointer.shadow else "off",
+        )
+
+    def _load(self, version: str, consequence: str) -> LoadedModel | None:
+        """Load and verify ``version``; None if refused (then not retried for 60 s)."""
+        if self._preloaded is not None and self._preloaded.version == version:
+            return self._preloaded
+        refused_at = self._refused.get(version)
+        if refused_at is not None and time.time() - refused_at < 60.0:
+            return None
+        try:
+            return load_model(self.registry, self.name, version, self.settings)
+        except TrainsmartError as exc:
+            self._refused[version] = time.time()
+            logger.error("refused %s:%s, %s: %s", self.name, version, consequence, exc)
+            return None
+
+    def _set_candidate(self, candidate: LoadedCandidate | None) -> None:
+        if candidate is None and self._candidate is None:
+            return
+        self._candidate = candidate
+        if self.on_candidate is not None:
+            self.on_candidate(candidate)
 
 
 class Reloader:
@@ -198,4 +282,6 @@ class Reloader:
             try:
                 self.holder.refresh()
             except Exception:  # the loop must survive a broken registry read
-                logger.exception("checking the production pointer failed; will retry")
+                logger.exception(
+                    "checking the production and candidate pointers failed; will retry"
+                )

@@ -3,8 +3,10 @@
 Run it with ``trainsmart serve`` (or ``bentoml serve serving.service:Trainsmart``).
 Settings come from ``$TRAINSMART_CONFIG`` and ``TRAINSMART_*`` variables, as everywhere.
 Routes: ``POST /predict``, ``POST /feedback`` (``serving.api``), the Open Inference
-Protocol v2 under ``/v2`` (``serving.v2``), plus BentoML's
-``/metrics``, ``/livez`` and ``/readyz`` (ready once a model is loaded).
+Protocol v2 under ``/v2`` (``serving.v2``), the admin routes under ``/admin``
+(``serving.admin``), plus BentoML's ``/metrics``, ``/livez`` and ``/readyz`` (ready
+once a model is loaded). Each worker loads the production version and the
+candidate, and runs one shadow mirror thread (``serving.shadow``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from serving.cache import make_cache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder, Reloader
+from serving.shadow import ShadowMirror
 from trainsmart.bento import for_bento, seed_from_bento
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import Database, InputLog, ShadowLog
 
 logger = logging.getLogger("trainsmart.serving")
 
@@ -47,7 +50,8 @@ api = create_api(_predictor)
 )
 @bentoml.asgi_app(api, path="/")
 class Trainsmart:
-    """Serves the production version of ``settings.model_name`` and follows promotions."""
+    """Serves the production version of ``settings.model_name`` (and its candidate) and
+    follows the registry's pointers."""
 
     def __init__(self) -> None:
         settings = for_bento(load_settings())  # a Bento serves the model it carries
@@ -60,6 +64,9 @@ class Trainsmart:
             settings.model_name,
             settings.serving,
             on_swap=lambda model: metrics.serving(model.name, model.version),
+            on_candidate=lambda c: metrics.candidate(
+                settings.model_name, c.model.version if c else None, bool(c and c.shadow)
+            ),
         )
         seed_from_bento(self.registry, settings.model_name)  # no-op outside a Bento
         self.holder.refresh()
@@ -68,6 +75,8 @@ class Trainsmart:
             "prediction cache: %s",
             cache.describe() if cache is not None else "none (serving.cache_backend: none)",
         )
+        self.shadow = ShadowMirror(ShadowLog(db), metrics, settings.serving.shadow_queue_size)
+        self.shadow.start()  # idle until a candidate is in shadow mode
         self.predictor = Predictor(
             self.holder,
             cache,
@@ -75,6 +84,7 @@ class Trainsmart:
             metrics,
             settings.serving,
             self.registry,
+            shadow=self.shadow,
         )
         self.reloader = Reloader(self.holder, settings.serving.reload_interval_s)
         self.reloader.start()

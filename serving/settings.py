@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -63,6 +63,39 @@ class ServingSettings(BaseModel):
     max_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
     """How long a batch waits for more rows before it runs (0: never waits; a batch is
     whatever queued while the previous call ran)."""
+
+    shadow_queue_size: PosInt = 1000
+    """Requests waiting to be mirrored to a shadow candidate, per worker. When the candidate
+    falls behind, further mirrors are dropped (trainsmart_shadow_predictions_total
+    result="dropped"); production requests never wait for the candidate."""
+    admin_token: SecretStr | None = None
+    """Bearer token of the /admin endpoints (reload, candidate, shadow, status). Unset (or
+    empty), the admin endpoints are disabled and answer 403. Generate one with
+    ``python -c 'import secrets; print(secrets.token_urlsafe(32))'``; set it with
+    ``TRAINSMART_SERVING__ADMIN_TOKEN`` rather than in a committed file."""
+    api_keys: list[SecretStr] = []
+    """Keys that may call /predict, /feedback and /v2/.../infer, sent as
+    ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. Empty (the default), those routes
+    are open. Health, metadata and /metrics stay open either way. From the environment:
+    ``TRAINSMART_SERVING__API_KEYS='["key1", "key2"]'``."""
+
+    @field_validator("admin_token")
+    @classmethod
+    def _empty_token_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            return None
+        return token
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_empty_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for i, key in enumerate(keys):
+            if not key.get_secret_value().strip():
+                raise ValueError(
+                    f"api_keys[{i}] is empty; every key must be a non-empty string "
+                    "(remove the entry, or leave api_keys empty to keep the routes open)"
+                )
+        return keys
 
     @field_validator("redis_url")
     @classmethod

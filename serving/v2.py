@@ -10,8 +10,10 @@ Routes (``add_v2_routes``)::
     POST /v2/models/{name}[/versions/{version}]/infer
 
 Readiness answers 200 or 503 (the spec leaves the non-ready status open; 503 matches
-``/readyz`` and tells load balancers to retry). Only the production version is loaded:
-another version is a 404 until version pinning arrives. Inference goes through
+``/readyz`` and tells load balancers to retry). A version in the path pins the request:
+the production version or the loaded candidate (``trainsmart models candidate``);
+any other version is a 404. Infer routes need an API key when ``serving.api_keys``
+is set (``trainsmart.auth``); metadata and health stay open. Inference goes through
 ``Predictor.predict_rows``, the path of ``/predict``: same validation, cache and input log.
 Errors are ``{"error": ..., "field": ...}``. JSON tensors only: the binary data extension
 (``Inference-Header-Content-Length``) is refused with a 415.
@@ -19,7 +21,7 @@ Errors are ``{"error": ..., "field": ...}``. JSON tensors only: the binary data 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +30,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 import trainsmart
-from serving.http import ErrorResponse, body_schema, read_json
+from serving.http import OPTIONAL_AUTH, ErrorResponse, body_schema, read_json
 from serving.predictor import Predictor
 from serving.tensors import (
     InferenceRequest,
@@ -79,10 +81,20 @@ class ModelMetadata(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid name, version or tensors"},
-    404: {"model": ErrorResponse, "description": "Model not served or version not loaded"},
+    404: {
+        "model": ErrorResponse,
+        "description": "Model not served, or a version that is neither production nor the "
+        "candidate",
+    },
     413: {"model": ErrorResponse, "description": "Too many rows or too large a body"},
     415: {"model": ErrorResponse, "description": "Not JSON (binary tensors are not supported)"},
     503: {"model": ErrorResponse, "description": "No model loaded yet"},
+}
+
+
+INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key (serving.api_keys)"},
 }
 
 
@@ -151,8 +163,13 @@ def _infer(predictor: Predictor, body: Any, version: str | None) -> dict[str, An
     }
 
 
-def add_v2_routes(app: FastAPI, get_predictor: Callable[[], Predictor]) -> None:
-    """Add the Open Inference Protocol routes to ``app``."""
+def add_v2_routes(
+    app: FastAPI,
+    get_predictor: Callable[[], Predictor],
+    infer_dependencies: Sequence[Any] = (),
+) -> None:
+    """Add the Open Inference Protocol routes to ``app``; ``infer_dependencies`` guard the
+    infer routes (the API-key check of ``serving.api``)."""
 
     def get(
         path: str,
@@ -223,6 +240,8 @@ def add_v2_routes(app: FastAPI, get_predictor: Callable[[], Predictor]) -> None:
     ):
         app.add_api_route(
             path, endpoint, methods=["POST"], response_model=InferenceResponse,
-            responses=ERRORS, summary="Predict with JSON tensors (Open Inference Protocol v2)",
-            tags=["Open Inference Protocol v2"], openapi_extra=body_schema(InferenceRequest),
+            responses=INFER_ERRORS, tags=["Open Inference Protocol v2"],
+            summary="Predict with JSON tensors (Open Inference Protocol v2)",
+            dependencies=list(infer_dependencies),
+            openapi_extra={**body_schema(InferenceRequest), **OPTIONAL_AUTH},
         )  # fmt: skip

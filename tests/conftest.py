@@ -105,15 +105,21 @@ BundleFactory = Callable[..., str]
 
 @pytest.fixture
 def make_bundle(registry: Registry, tmp_path: Path) -> BundleFactory:
-    """Register a tiny logistic ONNX bundle for model 'fair'; returns its version."""
+    """Register a tiny logistic ONNX bundle for model 'fair'; returns its version.
+    ``write_model(path, weights, bias)`` writes another model.onnx (a broken one, say)."""
     counter = iter(range(1000))
 
-    def make(bias: float = 0.0, scale: float = 0.1, promote: bool = True) -> str:
+    def make(
+        bias: float = 0.0,
+        scale: float = 0.1,
+        promote: bool = True,
+        write_model: Callable[[Path, np.ndarray, float], None] = logistic_onnx,
+    ) -> str:
         staging = tmp_path / f"staging-{next(counter)}"
         staging.mkdir()
         contract = fair_contract()
         weights = np.linspace(-1, 1, len(contract.features)) * scale
-        logistic_onnx(staging / "model.onnx", weights, bias)
+        write_model(staging / "model.onnx", weights, bias)
         (staging / "contract.json").write_text(contract.model_dump_json())
         (staging / "metrics.json").write_text('{"serving": {"accuracy": 0.5}}')
         pd.DataFrame([fair_row() for _ in range(5)]).to_parquet(staging / "reference.parquet")

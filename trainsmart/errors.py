@@ -4,11 +4,12 @@
      +-- InvalidInput (400)         bad request body: names the field and what was expected
      |    +-- PayloadTooLarge (413)
      |    +-- UnsupportedMediaType (415)
-     +-- Unauthorized (401)
+     +-- Unauthorized (401)         missing or wrong token; the body never says which
+     +-- Forbidden (403)            an endpoint switched off by the settings
      +-- NotFound (404)
      |    +-- ModelNotFound (404)
      |    +-- ModelNotServed (404)   a name this service does not serve
-     |    +-- VersionNotLoaded (404) a version that is not the loaded one
+     |    +-- VersionNotLoaded (404) neither the production version nor the candidate
      |    +-- RequestNotFound (404)
      +-- Conflict (409)
      |    +-- RegistryError (409)  bad promote/rollback, invalid bundle
@@ -37,6 +38,10 @@ class TrainsmartError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.message}
+
+    def headers(self) -> dict[str, str]:
+        """Extra HTTP response headers of this error (none by default)."""
+        return {}
 
 
 class InvalidInput(TrainsmartError):
@@ -71,7 +76,22 @@ class UnsupportedMediaType(InvalidInput):
 
 
 class Unauthorized(TrainsmartError):
+    """A missing or wrong token. The answer says only "unauthorized": telling a caller
+    whether the header was absent, malformed or wrong helps an attacker, not a user."""
+
     status_code = HTTPStatus.UNAUTHORIZED
+
+    def __init__(self) -> None:
+        super().__init__("unauthorized")
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(TrainsmartError):
+    """An endpoint that the settings switch off (admin routes without serving.admin_token)."""
+
+    status_code = HTTPStatus.FORBIDDEN
 
 
 class NotFound(TrainsmartError):
@@ -96,16 +116,20 @@ class ModelNotServed(NotFound):
 
 
 class VersionNotLoaded(NotFound):
-    def __init__(self, name: str, version: str, loaded: str) -> None:
+    def __init__(self, name: str, version: str, loaded: str, candidate: str | None = None) -> None:
+        served = f"the production version '{loaded}'" + (
+            f" and the candidate '{candidate}'" if candidate else " (no candidate is set)"
+        )
         super().__init__(
-            f"model '{name}' version '{version}' is not loaded; only the production version "
-            f"'{loaded}' is. Pinning a request to another version is not supported yet "
-            "(planned with version pinning, issue D); send it to the production version or "
-            f"to /v2/models/{name}/infer"
+            f"model '{name}' version '{version}' is not loaded; this service serves {served}. "
+            "Pin a version named here, leave the version out to get production, or make "
+            f"'{version}' the candidate ('trainsmart models candidate {name} {version}' or "
+            "PUT /admin/candidate)"
         )
         self.name = name
         self.version = version
         self.loaded = loaded
+        self.candidate = candidate
 
 
 class RequestNotFound(NotFound):

@@ -200,8 +200,8 @@ def test_unknown_model_other_version_and_unsafe_names(client: TestClient, loaded
     assert client.get("/v2/models/other/ready").status_code == 404
     other = client.post("/v2/models/fair/versions/v999/infer", json=_bad())
     assert other.status_code == 404
-    assert f"only the production version '{loaded}'" in other.json()["error"]
-    assert "not supported yet" in other.json()["error"]
+    assert f"the production version '{loaded}' (no candidate is set)" in other.json()["error"]
+    assert "trainsmart models candidate fair v999" in other.json()["error"]
     assert client.get("/v2/models/fair/versions/v999").status_code == 404
     traversal = client.post("/v2/models/%2E%2E/infer", json=_bad())
     assert traversal.status_code == 400 and traversal.json()["field"] == "model_name"
@@ -255,7 +255,7 @@ def test_openapi_documents_the_v2_routes(client: TestClient) -> None:
     assert {p["name"] for p in infer["parameters"]} == {"name", "version"}
     assert set(infer["responses"]) >= {"200", "400", "404", "413", "503"}
     predict = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert set(predict["properties"]) == {"instances", "columns"}
+    assert set(predict["properties"]) == {"instances", "columns", "version"}
 
 
 def test_too_many_rows_is_413(client: TestClient, loaded: str, settings: Settings) -> None:

@@ -25,6 +25,7 @@ COMMANDS = [
     ["models", "promote"],
     ["models", "rollback"],
     ["models", "audit"],
+    ["models", "candidate"],
     ["settings"],
     ["tune"],
 ]

@@ -145,14 +145,25 @@ def bento(app: AppContext, version: str | None) -> None:
     click.echo(f"containerize it: BENTOML_HOME={home} bentoml containerize {tag}")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--once", is_flag=True, help="Run one check and exit.")
-@click.pass_obj
-def monitor(app: AppContext, once: bool) -> None:
+@click.pass_context
+def monitor(ctx: click.Context, once: bool) -> None:
     """Watch logged inputs for drift, export metrics, trigger retrain jobs."""
+    if ctx.invoked_subcommand is not None:
+        return
     from trainsmart.cli.monitor import run_monitor
 
-    run_monitor(app, once=once)
+    run_monitor(ctx.obj, once=once)
+
+
+@monitor.command("report")
+@click.pass_obj
+def monitor_report(app: AppContext) -> None:
+    """Print where the Evidently HTML reports of drifted windows are (newest first)."""
+    from trainsmart.cli.monitor import print_reports
+
+    print_reports(app)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""``trainsmart models list|show|promote|rollback`` and ``trainsmart jobs``."""
+"""``trainsmart models list|show|promote|rollback|candidate|audit`` and ``trainsmart jobs``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trainsmart.cli.context import AppContext
+from trainsmart.registry import Candidate
 
 
 def _when(ts: float | None) -> str:
@@ -20,7 +21,7 @@ def _when(ts: float | None) -> str:
 
 @click.group()
 def models() -> None:
-    """List, inspect, promote and roll back registered versions."""
+    """List, inspect, promote and roll back registered versions; set the candidate."""
 
 
 @models.command("list")
@@ -35,6 +36,7 @@ def list_(app: AppContext, name: str | None) -> None:
         "model",
         "version",
         "production",
+        "candidate",
         "variant",
         "test metrics",
         "trigger",
@@ -43,6 +45,7 @@ def list_(app: AppContext, name: str | None) -> None:
         table.add_column(column)
     for model in names:
         production = registry.production(model)
+        candidate = registry.candidate(model)
         for version in registry.versions(model):
             bundle = registry.get(model, version)
             lineage = bundle.lineage()
@@ -51,12 +54,19 @@ def list_(app: AppContext, name: str | None) -> None:
                 model,
                 version,
                 "*" if version == production else "",
+                _candidate_mark(candidate, version),
                 lineage.serving_variant,
                 _headline(served),
                 lineage.trigger,
                 lineage.parent_version or "-",
             )
     Console().print(table)
+
+
+def _candidate_mark(candidate: Candidate | None, version: str) -> str:
+    if candidate is None or candidate.version != version:
+        return ""
+    return "shadow" if candidate.shadow else "*"
 
 
 def _headline(served: dict[str, float]) -> str:
@@ -145,10 +155,70 @@ def rollback(app: AppContext, name: str, reason: str) -> None:
 
 
 @models.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option(
+    "--shadow/--no-shadow",
+    default=None,
+    help="Mirror production requests to the candidate (default with VERSION: no). "
+    "Without VERSION: switch shadow mode of the current candidate.",
+)
+@click.option("--clear", is_flag=True, help="Remove the candidate.")
+@click.option("--reason", default="manual candidate", help="Why (kept in the audit log).")
+@click.pass_obj
+def candidate(
+    app: AppContext,
+    name: str,
+    version: str | None,
+    shadow: bool | None,
+    clear: bool,
+    reason: str,
+) -> None:
+    """Set, switch or clear the candidate of NAME, served beside production (audited).
+
+    \b
+    trainsmart models candidate fair v3 --shadow   v3 becomes the candidate, shadowed
+    trainsmart models candidate fair --no-shadow   stop mirroring, keep the candidate
+    trainsmart models candidate fair --clear       no candidate
+    trainsmart models candidate fair               show the candidate
+
+    Running services follow within serving.reload_interval_s. Requests reach the
+    candidate when they pin its version (/v2/models/NAME/versions/V/infer, or
+    "version" in /predict); in shadow mode every production request is also mirrored
+    to it and its answers are stored in the shadow table, never returned.
+    """
+    registry = app.registry
+    if clear and (version is not None or shadow is not None):
+        raise click.UsageError("--clear takes no VERSION and no --shadow/--no-shadow")
+    if clear:
+        removed = registry.clear_candidate(name, reason=reason)
+        click.echo(f"{name}: candidate {removed} cleared" if removed else f"{name}: no candidate")
+        return
+    if version is not None:
+        chosen = registry.set_candidate(name, version, shadow=bool(shadow), reason=reason)
+        click.echo(f"{name}: candidate {chosen.version} ({_shadow_word(chosen)})")
+        return
+    if shadow is not None:
+        chosen = registry.set_shadow(name, shadow, reason=reason)
+        click.echo(f"{name}: candidate {chosen.version} ({_shadow_word(chosen)})")
+        return
+    current = registry.candidate(name)
+    if current is None:
+        click.echo(f"{name}: no candidate (production {registry.production(name) or 'none'})")
+        return
+    since = _when(current.set_at)
+    click.echo(f"{name}: candidate {current.version} ({_shadow_word(current)}), set {since} UTC")
+
+
+def _shadow_word(candidate: Candidate) -> str:
+    return "shadow on" if candidate.shadow else "shadow off"
+
+
+@models.command()
 @click.argument("name", required=False)
 @click.pass_obj
 def audit(app: AppContext, name: str | None) -> None:
-    """Show the promotion/rollback audit log."""
+    """Show the audit log: promotions, rollbacks, candidate and shadow changes."""
     table = Table(title="audit log")
     for column in ("when (UTC)", "model", "action", "from", "to", "actor", "reason"):
         table.add_column(column)

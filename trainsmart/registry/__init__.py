@@ -1,7 +1,16 @@
-"""The registry contract between stages: bundles, input contracts, production pointers."""
+"""The registry contract between stages: bundles, input contracts, production and candidate
+pointers."""
 
 from trainsmart.registry.bundle import Bundle, Lineage
 from trainsmart.registry.contract import FeatureSpec, InputContract
-from trainsmart.registry.store import AuditEntry, Registry
+from trainsmart.registry.store import AuditEntry, Candidate, Registry
 
-__all__ = ["AuditEntry", "Bundle", "FeatureSpec", "InputContract", "Lineage", "Registry"]
+__all__ = [
+    "AuditEntry",
+    "Bundle",
+    "Candidate",
+    "FeatureSpec",
+    "InputContract",
+    "Lineage",
+    "Registry",
+]

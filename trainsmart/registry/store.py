@@ -2,7 +2,10 @@
 
 Promotion and rollback are single SQLite transactions over the ``production``
 stack and the ``audit`` table: a crash mid-way leaves the old pointer and no
-audit row, and a reader never sees a half-written pointer.
+audit row, and a reader never sees a half-written pointer. The candidate pointer
+(one version per model served beside production, optionally in shadow mode) lives
+in the ``candidate`` table and is audited the same way, so every worker and replica
+follows it as it follows production.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ class AuditEntry:
     to_version: str | None
     actor: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The version served beside production: pinned requests reach it, and with ``shadow``
+    every production request is mirrored to it (serving/shadow.py)."""
+
+    model: str
+    version: str
+    shadow: bool
+    set_at: float
 
 
 def default_actor() -> str:
@@ -138,15 +152,7 @@ class Registry:
 
     # -- production pointer -----------------------------------------------------------------
     def production(self, name: str) -> str | None:
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT version FROM production WHERE model = ? ORDER BY position DESC LIMIT 1",
-                (name,),
-            )
-            .fetchone()
-        )
-        return None if row is None else str(row[0])
+        return self._production(self.db.connection(), name)
 
     def history(self, name: str) -> list[str]:
         """The production stack, oldest first; rollback pops its top."""
@@ -191,6 +197,11 @@ class Registry:
                 (name, position, version),
             )
             self._audit(conn, name, "promote", current, version, actor, reason)
+            # promoting the candidate ends its candidacy: it is production now
+            if conn.execute(
+                "DELETE FROM candidate WHERE model = ? AND version = ?", (name, version)
+            ).rowcount:
+                self._audit(conn, name, "candidate-clear", version, None, actor, "promoted")
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str) -> str:
         """Put back the version that was in production before the current one."""
@@ -213,6 +224,80 @@ class Registry:
             )
             self._audit(conn, name, "rollback", current, previous, actor, reason)
         return previous
+
+    # -- candidate pointer ------------------------------------------------------------------
+    def candidate(self, name: str) -> Candidate | None:
+        row = (
+            self.db.connection()
+            .execute("SELECT * FROM candidate WHERE model = ?", (name,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Candidate(row["model"], row["version"], bool(row["shadow"]), row["set_at"])
+
+    def set_candidate(
+        self, name: str, version: str, *, shadow: bool, actor: str | None = None, reason: str
+    ) -> Candidate:
+        """Make ``version`` the candidate of ``name`` (replacing any other; audited)."""
+        self.get(name, version).verify()
+        with self.db.transaction() as conn:
+            if self._production(conn, name) == version:
+                raise RegistryError(
+                    f"{name}:{version} is the production version; a candidate must be another "
+                    "version ('trainsmart models list' shows them)"
+                )
+            before = self._candidate_version(conn, name)
+            chosen = Candidate(name, version, shadow, time.time())
+            conn.execute(
+                "INSERT OR REPLACE INTO candidate (model, version, shadow, set_at)"
+                " VALUES (?, ?, ?, ?)",
+                (name, version, int(shadow), chosen.set_at),
+            )
+            why = f"{reason} (shadow {'on' if shadow else 'off'})"
+            self._audit(conn, name, "candidate", before, version, actor, why)
+        return chosen
+
+    def set_shadow(
+        self, name: str, enabled: bool, *, actor: str | None = None, reason: str
+    ) -> Candidate:
+        """Turn shadow mode of the current candidate on or off (audited)."""
+        with self.db.transaction() as conn:
+            version = self._candidate_version(conn, name)
+            if version is None:
+                raise RegistryError(
+                    f"{name} has no candidate to shadow; set one first "
+                    f"('trainsmart models candidate {name} VERSION --shadow')"
+                )
+            conn.execute("UPDATE candidate SET shadow = ? WHERE model = ?", (int(enabled), name))
+            action = "shadow-on" if enabled else "shadow-off"
+            self._audit(conn, name, action, version, version, actor, reason)
+            row = conn.execute("SELECT set_at FROM candidate WHERE model = ?", (name,)).fetchone()
+        return Candidate(name, version, enabled, float(row[0]))
+
+    def clear_candidate(self, name: str, *, actor: str | None = None, reason: str) -> str | None:
+        """Remove the candidate of ``name``; returns the version removed (None: there was none,
+        and nothing is audited)."""
+        check_name(name, "model")
+        with self.db.transaction() as conn:
+            version = self._candidate_version(conn, name)
+            if version is not None:
+                conn.execute("DELETE FROM candidate WHERE model = ?", (name,))
+                self._audit(conn, name, "candidate-clear", version, None, actor, reason)
+        return version
+
+    @staticmethod
+    def _production(conn: Any, name: str) -> str | None:
+        row = conn.execute(
+            "SELECT version FROM production WHERE model = ? ORDER BY position DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _candidate_version(conn: Any, name: str) -> str | None:
+        row = conn.execute("SELECT version FROM candidate WHERE model = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
 
     def audit(self, name: str | None = None, limit: int = 100) -> list[AuditEntry]:
         sql = "SELECT * FROM audit" + (" WHERE model = ?" if name else "")

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: tables ``candidate`` and ``shadow`` (added by ``CREATE IF NOT EXISTS``)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -51,6 +52,23 @@ CREATE TABLE IF NOT EXISTS audit (
     actor TEXT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS candidate (
+    model TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    shadow INTEGER NOT NULL,
+    set_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shadow (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    row_index INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    prediction TEXT NOT NULL,
+    UNIQUE (request_id, row_index, version)
+);
+CREATE INDEX IF NOT EXISTS shadow_model_version ON shadow (model, version, id);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -88,6 +106,11 @@ class Database:
         with self.transaction() as conn:
             if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            else:  # the new tables were just created; record that this file has them
+                conn.execute(
+                    "UPDATE schema_version SET version = ? WHERE version < ?",
+                    (SCHEMA_VERSION, SCHEMA_VERSION),
+                )
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
