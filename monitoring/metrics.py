@@ -81,6 +81,19 @@ class MonitorMetrics:
             ["model"],
             registry=registry,
         )
+        self.live_metric = Gauge(
+            "trainsmart_live_metric",
+            "Each version's metric on its most recent labelled rows (feedback labels vs the "
+            "logged predictions): accuracy (higher is better) or mae (lower is better).",
+            ["model", "version", "metric"],
+            registry=registry,
+        )
+        self.labelled_rows = Gauge(
+            "trainsmart_labelled_rows",
+            "Labelled rows behind trainsmart_live_metric, per version.",
+            ["model", "version"],
+            registry=registry,
+        )
         self.checks = Counter(
             "trainsmart_drift_checks",
             "Windows compared with the reference by the drift monitor.",

@@ -25,6 +25,7 @@ from typing import Any
 from monitoring.drift import DriftDetector, DriftOptions, DriftResult
 from monitoring.errors import MonitoringError
 from monitoring.journal import DriftJournal, VersionCursor
+from monitoring.live import live_metrics
 from monitoring.metrics import MonitorMetrics
 from monitoring.policy import RetrainPolicy
 from monitoring.reports import ReportStore
@@ -112,6 +113,7 @@ class Monitor:
         for job in self.runner.poll():
             self.metrics.job_transition(job.status)
         self._reap_orphan()
+        self._live()
         version = self.registry.production(self.model)
         if version is None:
             log.info("no production version of %s yet; nothing to monitor", self.model)
@@ -136,6 +138,19 @@ class Monitor:
                 results.append(self._check_window(version, rows))
             except MonitoringError as exc:  # this window cannot be compared: skip, never stall
                 self._skip_window(version, rows, exc)
+
+    def _live(self) -> None:
+        """Export each version's metric on its latest labelled rows; never raises."""
+        window = self.config.live_window_rows
+        try:
+            labelled = self.input_log.labelled(self.model, window * 4)
+            for live in live_metrics(labelled, window):
+                self.metrics.live_metric.labels(self.model, live.version, live.metric).set(
+                    live.value
+                )
+                self.metrics.labelled_rows.labels(self.model, live.version).set(live.rows)
+        except Exception:
+            log.exception("%s: the live labelled metric could not be computed", self.model)
 
     def _closed_by_time(self, rows: list[Any]) -> bool:
         """A partial window closes once its first row is ``window_seconds`` old, if it has

@@ -33,6 +33,8 @@ class MonitoringSettings(BaseModel):
     by type and reference size (see monitoring/options.py)."""
     drift_thresholds: dict[str, float] = {}
     """Threshold per feature name or type, for the method used (p-value or distance)."""
+    live_window_rows: PosInt = 500
+    """Labelled rows per version behind the live metric (trainsmart_live_metric)."""
     reports_keep: PosInt = 20
     """Evidently HTML reports kept on disk per model (the newest; GET /report serves the
     latest)."""
