@@ -36,8 +36,14 @@ logger = logging.getLogger(__name__)
 
 
 class Prediction(BaseModel):
-    class_: str
-    probabilities: dict[str, float]
+    """One row's answer: ``class`` and ``probabilities`` from a classifier, ``value`` from
+    a regression model (``InputContract.prediction``); ``cached`` says it came from the cache."""
+
+    class_: str | None = Field(default=None, description="Classification: the likeliest class")
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="Classification: the probability of each class"
+    )
+    value: float | None = Field(default=None, description="Regression: the predicted value")
     cached: bool
 
     model_config = {"populate_by_name": True, "alias_generator": lambda n: n.rstrip("_")}
@@ -52,9 +58,11 @@ class PredictResponse(BaseModel):
 
 class PredictRequest(BaseModel):
     """Exactly one of ``instances`` (one object per row) or ``columns`` (one list per feature,
-    all of the same length); ``version`` pins the request to a loaded version."""
+    all of the same length); ``version`` pins the request to a loaded version. A row of an
+    image model may be ``{"image": [[...], ...]}`` (``[c][h][w]``, or ``[h][w]`` with one
+    channel) instead of its ``pixel_*`` features."""
 
-    instances: list[dict[str, float | int | str | None]] | None = None
+    instances: list[dict[str, float | int | str | list[Any] | None]] | None = None
     columns: dict[str, list[float | int | str | None]] | None = None
     version: str | None = Field(
         default=None,
@@ -67,7 +75,9 @@ class PredictRequest(BaseModel):
 
 class FeedbackRequest(BaseModel):
     request_id: str
-    label: str | int
+    label: str | int | float = Field(
+        description="The true class (classification) or the true value, a JSON number (regression)"
+    )
     row_index: int = 0
 
 
@@ -147,11 +157,11 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
 
     add_route(
         "/predict", Predictor.predict, PredictRequest, PredictResponse,
-        "Predict the class of each row with the production model",
+        "Predict each row (class and probabilities, or value) with the production model",
     )  # fmt: skip
     add_route(
         "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
-        "Record the true label of a served row",
+        "Record the true label (class or value) of a served row",
     )  # fmt: skip
     add_v2_routes(app, get_predictor, infer_dependencies=[api_key])
     add_admin_routes(app, get_predictor)

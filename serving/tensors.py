@@ -5,6 +5,8 @@ Two input layouts are accepted (``decode_inputs``):
 
 - one tensor named like the contract's ``input_name`` (``"input"``), shape ``[n, features]``,
   a numeric datatype, values in contract feature order (categorical features as codes);
+  for an image contract (``image_shape = [c, h, w]``) also ``[n, c, h, w]``, or ``[n, h, w]``
+  when ``c`` is 1, the pixels in channel-row-column order;
 - one tensor per feature, named like the feature, shape ``[n]`` or ``[n, 1]``, a numeric
   datatype, or ``BYTES`` for a feature whose categories are strings.
 
@@ -160,7 +162,8 @@ def decode_inputs(
             raise InvalidInput.for_field(
                 f"{field}.shape", f"{allowed} with n >= 1 (features {shown})", tensor.shape
             )
-        values = _values(tensor, f"[n, {width}]", string_ok=False)
+        layout = str(["n", *tensor.shape[1:]]).replace("'", "")
+        values = _values(tensor, layout, string_ok=False)
         rows = [
             dict(zip(names, values[i : i + width], strict=True))
             for i in range(0, len(values), width)

@@ -2,23 +2,28 @@
 
 1. champion = the production version; labelled = the most recent logged rows
    with feedback (fewer than ``min_labelled_rows``: rejected, nothing trained);
-2. labelled rows are split into a training part and a holdout (stratified when
-   every class has enough rows);
+2. labelled rows are split into a training part and a holdout, stratified by class
+   (regression: by target quintile) when the rows allow it; a regression label that is
+   not a finite number is left out and counted in ``rows["unusable_labels"]``;
 3. the challenger trains on the original training split plus the training part,
    each recent row repeated ``recent_weight`` times, and is staged (exported,
    parity-checked, quantized) but not registered;
 4. champion and challenger are scored with onnxruntime on the holdout, each
-   through its own input contract; the challenger is registered and promoted
-   only if ``challenger >= champion + margin``. Otherwise nothing changes.
+   through its own input contract (``training.metrics.evaluate``); the challenger is
+   registered and promoted only if it beats the champion by ``margin``
+   (``improvement(metric, champion, challenger) >= margin``: higher accuracy, F1,
+   ROC AUC or R2; lower MSE or MAE). Otherwise nothing changes.
 
 Example::
 
     outcome = run_retrain(settings, registry, InputLog(db), job_id=7)
     outcome.status, outcome.reason    # ("promoted", "challenger accuracy 0.741 beat ...")
+    # regression: "challenger mse 2890.114 beat champion 3301.562 by >= 0.01 (lower is better)"
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +39,7 @@ from trainsmart.errors import RegistryError, TrainingError
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
-from trainsmart.state.inputlog import InputLog
+from trainsmart.state.inputlog import InputLog, LoggedRow
 
 
 @dataclass
@@ -64,6 +69,24 @@ def evaluate_onnx(
 
     outputs = onnx_predict(model_path, encode_frame(frame, contract))
     return evaluate(contract, labels.tolist(), outputs)
+
+
+def _is_number(label: str | None) -> bool:
+    """A logged label that a regression can learn from: the text of a finite number."""
+    try:
+        return label is not None and math.isfinite(float(label))
+    except ValueError:
+        return False
+
+
+def usable_rows(rows: list[LoggedRow], regression: bool) -> tuple[list[LoggedRow], int]:
+    """(rows whose label the task can use, how many were left out). Feedback is checked
+    against the contract when it arrives, so only rows labelled while the bundle could not
+    be read, or under another task, are left out (regression: labels that are not numbers)."""
+    if not regression:
+        return rows, 0
+    kept = [r for r in rows if _is_number(r.label)]
+    return kept, len(rows) - len(kept)
 
 
 def holdout_split(
@@ -111,14 +134,16 @@ def run_retrain(
     regression = champion_contract.task == "regression"
     metric = resolve_metric(cfg.metric, champion_contract.task)
 
-    labelled = input_log.labelled(name, cfg.recent_rows)
+    labelled, unusable = usable_rows(input_log.labelled(name, cfg.recent_rows), regression)
     outcome = RetrainOutcome("rejected", "", metric, champion, rows={"labelled": len(labelled)})
+    if unusable:
+        outcome.rows["unusable_labels"] = unusable
     if len(labelled) < cfg.min_labelled_rows:
         outcome.reason = (
             f"only {len(labelled)} labelled rows for '{name}' (need "
             f"{cfg.min_labelled_rows}); send more feedback or lower "
             "training.retrain.min_labelled_rows"
-        )
+        ) + (f" ({unusable} labels are not finite numbers, left out)" if unusable else "")
         return outcome
 
     frame = frame_from_rows([r.features for r in labelled], champion_contract)

@@ -167,7 +167,14 @@ class InputContract(BaseModel):
             return rows
         from trainsmart.registry.images import expand_image_rows
 
-        return expand_image_rows(rows, self.image_shape, field_prefix)
+        specs = {spec.name: spec for spec in self.features}
+
+        def check(k: int, value: Any, field: str) -> None:
+            spec = specs.get(f"pixel_{k}")
+            if spec is not None:  # a pixel the contract lacks is to_matrix's to report
+                self._value(spec, value, field)
+
+        return expand_image_rows(rows, self.image_shape, field_prefix, check)
 
     def input_shapes(self) -> list[list[int]]:
         """Shapes one row may take as a tensor: ``[features]``, and for an image contract

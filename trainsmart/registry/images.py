@@ -14,17 +14,27 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trainsmart.errors import InvalidInput
 
 IMAGE_FIELD = "image"
 
+CheckPixel = Callable[[int, Any, str], object]
+"""``check(k, value, field)`` raises InvalidInput if ``value`` cannot be pixel ``k``."""
 
-def expand_image_rows(rows: Any, shape: list[int], field_prefix: str) -> Any:
+
+def expand_image_rows(
+    rows: Any, shape: list[int], field_prefix: str, check: CheckPixel | None = None
+) -> Any:
     """``rows`` with every ``{"image": nested}`` row replaced by its pixel fields; other
     rows (and anything that is not a list of objects) are returned as they are, for the
-    contract's own validation to judge."""
+    contract's own validation to judge.
+
+    ``check`` validates each pixel value where it stands in the nested list, so an error
+    names ``instances[0].image[1][2]`` rather than the ``pixel_5`` the sender never wrote.
+    """
     if not isinstance(rows, list) or not any(
         isinstance(row, dict) and IMAGE_FIELD in row for row in rows
     ):
@@ -42,18 +52,24 @@ def expand_image_rows(rows: Any, shape: list[int], field_prefix: str) -> Any:
                 "either 'image' or the pixel_* features",
                 field=f"{where}.{others[0]}",
             )
-        pixels = _flatten(row[IMAGE_FIELD], shape, f"{where}.{IMAGE_FIELD}")
+        pixels = _flatten(row[IMAGE_FIELD], shape, f"{where}.{IMAGE_FIELD}", check)
         expanded.append({f"pixel_{k}": value for k, value in enumerate(pixels)})
     return expanded
 
 
-def _flatten(image: Any, shape: list[int], field: str) -> list[Any]:
+def _flatten(
+    image: Any, shape: list[int], field: str, check: CheckPixel | None = None
+) -> list[Any]:
     """Values of ``image`` in C-H-W order, after checking it has ``shape`` (or [h, w])."""
     channels, height, width = shape
     layouts = [[channels, height, width]] + ([[height, width]] if channels == 1 else [])
-    depth = _depth(image)
-    layout = next((dims for dims in layouts if len(dims) == depth), layouts[0])
     text = " or ".join("x".join(str(d) for d in dims) for dims in layouts)
+    layout = next((dims for dims in layouts if len(dims) == _depth(image)), None)
+    if layout is None:  # not even nested to a depth an image can have
+        nesting = "[channel][row][column]" + (" or [row][column]" if channels == 1 else "")
+        raise InvalidInput.for_field(
+            field, f"nested lists {nesting} of numbers (an image of {text} pixels)", image
+        )
     values: list[Any] = []
 
     def walk(node: Any, level: int, where: str) -> None:
@@ -69,6 +85,8 @@ def _flatten(image: Any, shape: list[int], field: str) -> list[Any]:
                     isinstance(item, bool) or not isinstance(item, int | float)
                 ):
                     raise InvalidInput.for_field(f"{where}[{k}]", "a number (a pixel value)", item)
+                if check is not None:
+                    check(len(values), item, f"{where}[{k}]")
                 values.append(item)
             else:
                 walk(item, level + 1, f"{where}[{k}]")
