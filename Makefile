@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install demo test test-all bench check format clean
+.PHONY: install demo test test-all bench check format clean grafana stack
 
 # torch==2.13.0 first: the CPU wheel on this machine; a bare `torch` pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -30,6 +30,16 @@ test-all: install
 
 bench: install
 	$(PY) -m bench.run
+
+# regenerate the dashboard JSON and the Grafana alert rules (tests/grafana fails when stale)
+grafana: install
+	$(PY) grafana/board.py
+	$(PY) grafana/rules.py
+
+# Prometheus + Alertmanager (+ Grafana if installed) against a running service and monitor;
+# options (ports, addresses): make stack STACK_ARGS="--prometheus-port 9091"
+stack: install
+	$(PY) grafana/stack.py $(STACK_ARGS)
 
 check: install
 	$(VENV)/bin/ruff check .
