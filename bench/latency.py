@@ -1,4 +1,4 @@
-"""Figure 1: prediction latency of PyTorch eager fp32 vs ONNX Runtime fp32 and int8."""
+"""Figure 1: latency of PyTorch eager fp32 vs ONNX Runtime fp32 and the served variant."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ def _measure(run: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 
 def model_latencies(
-    torch_model: object, fp32: Path, int8: Path, rows: np.ndarray, repeats: int = 300
+    torch_model: object,
+    fp32: Path,
+    served: Path,
+    served_name: str,
+    rows: np.ndarray,
+    repeats: int = 300,
 ) -> list[Latency]:
     """Median latency per engine at batch 1 and 64, measured in one process, one after another."""
     import onnxruntime as ort
@@ -38,7 +43,9 @@ def model_latencies(
 
     sessions = {
         "onnxruntime fp32": ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]),
-        "onnxruntime int8": ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]),
+        f"onnxruntime served ({served_name})": ort.InferenceSession(
+            str(served), providers=["CPUExecutionProvider"]
+        ),
     }
     results = []
     for batch in (1, 64):

@@ -1,18 +1,17 @@
-"""ONNX export, the framework/ONNX parity check, int8 quantization and ONNX scoring.
+"""ONNX export, the framework/ONNX parity check and ONNX scoring.
 
 Quirks worth knowing:
 
 * the dynamo exporter specialises a dimension whose example size is 1, so the
   example batch has 2 rows and the batch dimension is declared dynamic; the
-  exported input is checked to really have a symbolic batch dimension;
-* ``quantize_dynamic`` fails on the raw dynamo output, so the model first goes
-  through ``quant_pre_process`` (shape inference and graph optimisation).
+  exported input is checked to really have a symbolic batch dimension.
+
+Quantization, pruning and the other compressed variants live in :mod:`training.compress`.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -134,23 +133,3 @@ def _torch_predict(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]
         return out
 
     return predict
-
-
-def quantize_int8(fp32_path: Path, out_path: Path) -> Path:
-    """Dynamic int8 quantization of the weights (activations stay float)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="trainsmart-quant-") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        try:
-            quant_pre_process(str(fp32_path), str(prepared))
-            quantize_dynamic(str(prepared), str(out_path), weight_type=QuantType.QInt8)
-        except Exception as exc:  # onnxruntime raises assorted error types
-            raise TrainingError(
-                f"int8 quantization of {fp32_path} failed ({type(exc).__name__}: {exc}); "
-                "set training.quantize: false to serve the fp32 model"
-            ) from exc
-    return out_path

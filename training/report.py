@@ -3,7 +3,8 @@
 ::
 
     report/
-      report.md      data summary, training, metric tables, confusion matrix, tuning, CV
+      report.md      data summary, training, metric tables, the compressed variants and
+                     the one served, confusion matrix, tuning, CV
       curves.png     train/validation loss and validation accuracy per epoch, best epoch marked
       confusion.png  the serving variant's confusion matrix on the test split (classification)
       predictions.png  predicted against true values on the test split (regression)
@@ -30,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from training.compress.table import variants_markdown
 from training.figures import confusion_figure, curves_figure, predictions_figure, save_figure
 
 if TYPE_CHECKING:
@@ -42,8 +44,9 @@ CONFUSION_FILE = "confusion.png"
 PREDICTIONS_FILE = "predictions.png"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
 REGRESSION_COLUMNS = ("mse", "rmse", "mae", "r2", "rows")
-VARIANTS = ("torch", "keras", "fp32", "int8", "serving")
-"""Metric rows shown, in order: the training framework's own model, then the ONNX ones."""
+VARIANTS = ("torch", "keras", "fp32", "serving")
+"""Metric rows shown, in order: the training framework's own model, then the ONNX ones
+(every compressed variant is in the "Compressed variants" table)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,10 @@ def render_markdown(content: ReportContent) -> str:
         ["variant", *shown],
         [[v, *(_metric(metrics[v], k) for k in shown)] for v in variants],
     )
-    if "latency_ms" in metrics:
+    table = variants_markdown(metrics.get("variants"))
+    if table:
+        lines += ["", "## Compressed variants", "", *table]
+    elif "latency_ms" in metrics:
         shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics["latency_ms"].items())
         lines += ["", f"ONNX Runtime latency (ms, median): {shown}."]
     lines.append("")

@@ -107,6 +107,17 @@ class RetrainSettings(BaseModel):
     """Recent logged inputs in the challenger's reference sample (reference 'recent');
     default: the rows of the windows that triggered the retrain
     (monitoring.window_rows x monitoring.consecutive_windows)."""
+    test_tolerance: Annotated[float, Field(ge=0.0)] = 0.02
+    """Second gate: on the original test split of the configured dataset the challenger
+    may be at most this much worse than the champion, in the metric's units (accuracy:
+    0.02 = 2 points; mse and mae: the target's squared or plain units, so set it for your
+    target's scale). A challenger that wins the recent holdout by forgetting what the
+    champion knew is rejected."""
+    shadow_rows: PosInt | None = None
+    """Third gate, optional: a challenger that passes both becomes the shadow candidate
+    (every production request mirrored to it) instead of production; the monitor promotes
+    it after this many shadowed rows unless its labelled shadow rows score worse than the
+    champion's by more than monitoring.rollback_tolerance. None: promote at once."""
 
 
 TUNABLE_EXTRA = ("hidden_width",)
@@ -223,7 +234,9 @@ class TuningSettings(BaseModel):
     def _check(self) -> TuningSettings:
         if not self.search_space:
             raise ValueError("training.tuning.search_space is empty; name at least one parameter")
-        allowed = sorted({*TrainingSettings.model_fields, *TUNABLE_EXTRA} - {"retrain", "tuning"})
+        allowed = sorted(
+            {*TrainingSettings.model_fields, *TUNABLE_EXTRA} - {"retrain", "tuning", "compression"}
+        )
         unknown = sorted(set(self.search_space) - set(allowed))
         if unknown:
             raise ValueError(
@@ -250,6 +263,71 @@ class TuningSettings(BaseModel):
                     "'tpe' or 'random'"
                 )
         return self
+
+
+CalibrationMethod = Literal["minmax", "entropy", "percentile"]
+
+
+class CompressionSettings(BaseModel):
+    """Compressed variants of the model and the choice of the one to serve, as
+    ``training.compression`` (see :mod:`training.compress`).
+
+    Built beside fp32 (the ONNX export after ONNX Runtime's graph optimisations): int8
+    dynamic quantization (networks without convolutions only), int8 static quantization
+    in QDQ format calibrated on training rows (once per calibration method, per-channel
+    weights), structured pruning of hidden units and conv channels followed by fine-tuning
+    and the same int8 variants (PyTorch models), and fp16 (a GPU candidate only). Each is
+    measured (file size, ONNX Runtime latency at batch 1 and 64, test metrics, agreement
+    with fp32); only the chosen one is registered, as model.onnx.
+
+    Example (YAML)::
+
+        training:
+          compression:
+            objective: size          # the smallest variant within the metric budget
+            max_metric_drop: 0.005
+            prune_ratio: 0.25
+    """
+
+    enabled: bool = True
+    """Build and measure the variants; false: serve the fp32 export (nothing else built)."""
+    objective: Literal["speed", "size"] = "speed"
+    """'speed': the fastest variant on the target hardware within the metric budget (at
+    least min_speedup faster than fp32); 'size': the smallest model file within it."""
+    max_metric_drop: Annotated[float, Field(ge=0.0)] = 0.01
+    """Budget: a variant is a candidate only if its primary test metric (accuracy, or R2
+    for regression) is at most this far below fp32's (0.01 = 1 percentage point); 0 admits
+    only variants at least as good as fp32. Also read from training.max_metric_drop."""
+    min_speedup: Annotated[float, Field(ge=1.0)] = 1.10
+    """objective 'speed': a variant replaces fp32 only if fp32's latency is at least this
+    many times its own (mean over batch 1 and 64 of the latency ratios)."""
+    min_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    """A quantized or fp16 variant must predict the same class as the float model it was
+    made from on at least this share of test rows (regression: be within a tenth of the
+    outputs' standard deviation); below it the variant is refused."""
+    calibration_rows: PosInt = 512
+    """Training rows (drawn with data.seed) fed through the model to calibrate static int8."""
+    calibration_methods: list[CalibrationMethod] = ["minmax", "entropy", "percentile"]
+    """Activation range methods tried for static int8, one variant each."""
+    per_channel: bool = True
+    """Static int8: one weight scale per output channel / unit (else one per tensor)."""
+    prune_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    """Share of the hidden units of each hidden Linear layer and of the channels of each
+    conv block physically removed (0: no pruned variants; PyTorch models only)."""
+    prune_criterion: Literal["l1", "bn_gamma"] = "l1"
+    """How units are ranked before the weakest are removed: 'l1', the L1 norm of a unit's
+    incoming weights (of a conv channel's filter); 'bn_gamma' ranks conv channels by
+    |BatchNorm gamma| instead (Linear units still by L1)."""
+    prune_finetune_epochs: PosInt = 10
+    """Epochs of fine-tuning after pruning (the training loop; best epoch restored)."""
+    fp16: bool = True
+    """Build an fp16 variant (float32 inputs and outputs). Selected only when the target is
+    a GPU: on CPU it is measured and marked 'gpu only'."""
+    target: Literal["auto", "cpu", "cuda"] = "auto"
+    """Hardware the variants are measured and chosen on: 'auto' uses CUDA when
+    onnxruntime-gpu sees a GPU, else the CPU; 'cuda' fails when no GPU can be used."""
+    latency_repeats: PosInt = 100
+    """Timed runs per variant and batch size (after a warm-up); the median is kept."""
 
 
 class TrainingSettings(BaseModel):
@@ -286,10 +364,9 @@ class TrainingSettings(BaseModel):
     class_weights: bool = True
     """Weight the loss by inverse class frequency (imbalanced targets)."""
     quantize: bool = True
-    """Also build an int8 dynamic-quantized variant."""
+    """Build the int8 variants (dynamic and static; see compression); false: none."""
     max_metric_drop: Annotated[float, Field(ge=0.0)] = 0.01
-    """Serve the int8 variant only if its primary test metric (accuracy, or R2 for
-    regression) is at most this far below fp32's."""
+    """Older name of compression.max_metric_drop (setting either sets both)."""
     parity_tolerance: Annotated[float, Field(gt=0.0)] = 1e-4
     """Max abs difference of probabilities allowed between the framework's model and ONNX."""
     lr_schedule: Literal["none", "step", "cosine", "plateau"] = "none"
@@ -315,3 +392,23 @@ class TrainingSettings(BaseModel):
     retrain: RetrainSettings = RetrainSettings()
     tuning: TuningSettings = Field(default_factory=TuningSettings)
     """Hyperparameter search (`trainsmart tune`); see TuningSettings."""
+    compression: CompressionSettings = Field(default_factory=CompressionSettings)
+    """Compressed variants and the choice of the served one; see CompressionSettings."""
+
+    @model_validator(mode="after")
+    def _metric_drop_alias(self) -> TrainingSettings:
+        old = "max_metric_drop" in self.model_fields_set
+        new = "max_metric_drop" in self.compression.model_fields_set
+        if old and new and self.max_metric_drop != self.compression.max_metric_drop:
+            raise ValueError(
+                f"training.max_metric_drop ({self.max_metric_drop}) and "
+                f"training.compression.max_metric_drop ({self.compression.max_metric_drop}) "
+                "differ; keep only training.compression.max_metric_drop"
+            )
+        if old and not new:
+            self.compression = self.compression.model_copy(
+                update={"max_metric_drop": self.max_metric_drop}
+            )
+        elif not old:
+            self.max_metric_drop = self.compression.max_metric_drop
+        return self

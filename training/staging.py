@@ -3,20 +3,24 @@
 ::
 
     staging/
-      model.onnx          the serving variant (int8 when it keeps accuracy, else fp32)
-      variants/fp32.onnx
-      variants/int8.onnx  when training.quantize
+      model.onnx          the variant chosen to serve (training.compress: the fastest, or
+                          the smallest, within training.compression.max_metric_drop of fp32)
+      variants/fp32.onnx  the reference: the fp32 export after ONNX Runtime's optimisations
       contract.json
-      metrics.json        {"torch"|"keras"|"fp32"|"int8"|"serving": test metrics, "validation": ...}
+      metrics.json        {"torch"|"keras"|"fp32"|"serving": test metrics, "validation": ...,
+                           "latency_ms": ..., "variants": {"selection": ..., "table": [...]}}
       reference.parquet   at most data.reference_size raw input rows
       report/             report.md, curves.png, confusion.png (see training.report)
+
+The other variants are built and measured in a temporary folder and left out of the
+bundle (``keep_variants=True`` copies them all into ``variants/``, for benchmarks).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from training.export import check_parity, onnx_predict, quantize_int8, session
+from training.compress.build import Compression, compress
+from training.export import check_parity, onnx_predict
 from training.frameworks import LABELS, export_fp32
-from training.metrics import evaluate, primary_metric
+from training.metrics import evaluate
 from trainsmart.errors import TrainingError
 from trainsmart.registry.bundle import CONTRACT_FILE, METRICS_FILE, MODEL_FILE, REFERENCE_FILE
 
@@ -41,7 +46,8 @@ class Staged:
 
     trained: TrainedModel
     path: Path
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, Any]]
+    """metrics.json: test metrics per model, latencies, validation, the variant table."""
     serving_variant: str
     parity_gap: float
     tuning: dict[str, Any] | None = None
@@ -71,50 +77,6 @@ def reference_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-LATENCY_BATCHES = (1, 64)
-MIN_SPEEDUP = 1.10
-
-
-def variant_latency_ms(path: Path, x: np.ndarray, repeats: int = 100) -> dict[str, float]:
-    """Median ONNX Runtime latency of one variant at batch 1 and 64 (CPU, this machine)."""
-    sess = session(path)
-    name = sess.get_inputs()[0].name
-    out: dict[str, float] = {}
-    for batch in LATENCY_BATCHES:
-        feed = {name: np.ascontiguousarray(np.resize(x, (batch, x.shape[1])), dtype=np.float32)}
-        for _ in range(10):
-            sess.run(None, feed)
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            sess.run(None, feed)
-            samples.append((time.perf_counter() - started) * 1000)
-        out[f"batch_{batch}"] = float(np.median(samples))
-    return out
-
-
-def choose_variant(
-    metrics: dict[str, dict[str, float]],
-    max_drop: float,
-    latency: dict[str, dict[str, float]] | None = None,
-    metric: str = "accuracy",
-) -> str:
-    """int8 when its test ``metric`` (higher is better) is at most ``max_drop`` below
-    fp32's and it is at least 10% faster (batch 1 + batch 64 medians), else fp32: a slower
-    int8 is no gain."""
-    if "int8" not in metrics:
-        return "fp32"
-    if metrics["int8"].get(metric, -np.inf) < metrics["fp32"].get(metric, np.inf) - max_drop:
-        return "fp32"
-    if (
-        latency
-        and {"int8", "fp32"} <= latency.keys()
-        and sum(latency["fp32"].values()) < MIN_SPEEDUP * sum(latency["int8"].values())
-    ):
-        return "fp32"
-    return "int8"
-
-
 def stage_model(
     settings: Settings,
     trained: TrainedModel,
@@ -125,13 +87,16 @@ def stage_model(
     version: str | None = None,
     tuning: dict[str, Any] | None = None,
     cv: dict[str, Any] | None = None,
+    keep_variants: bool = False,
 ) -> Staged:
-    """Export, check parity, quantize, evaluate on the test split and write the files.
+    """Export, check parity, build and measure the compressed variants, choose the one to
+    serve, evaluate on the test split and write the files.
 
     ``extra_metrics`` sections (e.g. "cv") are added to metrics.json as they are.
     ``version`` is the version the report names; without it the report says the version
     is not registered yet and :func:`training.pipeline.register_staged` rewrites it.
-    ``tuning`` and ``cv`` are summaries shown in the report.
+    ``tuning`` and ``cv`` are summaries shown in the report. ``keep_variants`` copies every
+    variant built into ``variants/`` (benchmarks; a registered bundle keeps fp32 only).
     """
     staging.mkdir(parents=True, exist_ok=True)
     variants = staging / "variants"
@@ -139,41 +104,42 @@ def stage_model(
     test = trained.splits.test
     x_test = trained.encode(test.frame)
     y_test = test.target.tolist()
-
     framework = trained.framework
-    fp32 = export_fp32(framework, trained.model, contract, variants / "fp32.onnx")
-    gap = check_parity(
-        trained.predict_proba,
-        fp32,
-        parity_sample(x_test),
-        settings.training.parity_tolerance,
-        framework=LABELS[framework],
+    sample = parity_sample(x_test)
+
+    def parity(path: Path) -> float:
+        return check_parity(
+            trained.predict_proba,
+            path,
+            sample,
+            settings.training.parity_tolerance,
+            framework=LABELS[framework],
+        )
+
+    with tempfile.TemporaryDirectory(prefix="trainsmart-variants-") as tmp:
+        work = Path(tmp)
+        raw = export_fp32(framework, trained.model, contract, work / "export.onnx")
+        gap = parity(raw)  # before the variants: an unfaithful export stops here
+        result = compress(
+            trained,
+            raw,
+            settings.training,
+            work / "variants",
+            seed=settings.data.seed,
+            parity_rows=sample,
+        )
+        variants.mkdir(parents=True, exist_ok=True)
+        fp32 = shutil.copyfile(result.paths["fp32"], variants / "fp32.onnx")
+        shutil.copyfile(result.chosen_path, staging / MODEL_FILE)
+        if keep_variants:
+            for name, path in result.paths.items():
+                shutil.copyfile(path, variants / f"{name}.onnx")
+    gap = max(gap, parity(fp32))  # the optimised fp32 that the bundle keeps
+    metrics = staged_metrics(
+        trained, result, evaluate(contract, y_test, trained.predict_proba(x_test))
     )
-    metrics: dict[str, dict[str, float]] = {
-        framework: evaluate(contract, y_test, trained.predict_proba(x_test)),
-        "fp32": evaluate(contract, y_test, onnx_predict(fp32, x_test)),
-    }
-    paths = {"fp32": fp32}
-    if settings.training.quantize:
-        paths["int8"] = quantize_int8(fp32, variants / "int8.onnx")
-        metrics["int8"] = evaluate(contract, y_test, onnx_predict(paths["int8"], x_test))
-    latency = {name: variant_latency_ms(path, x_test) for name, path in paths.items()}
-    variant = choose_variant(
-        metrics, settings.training.max_metric_drop, latency, primary_metric(contract.task)
-    )
-    metrics["serving"] = dict(metrics[variant])
-    metrics["latency_ms"] = {
-        f"{name}_{batch}": value for name, per in latency.items() for batch, value in per.items()
-    }
-    metrics["validation"] = {
-        "loss": trained.fit.best_val_loss,
-        trained.fit.score_name: trained.fit.best_val_score,
-        "best_epoch": float(trained.fit.best_epoch),
-        "epochs_run": float(len(trained.fit.history)),
-    }
     for section, values in (extra_metrics or {}).items():
         metrics[section] = dict(values)
-    shutil.copyfile(paths[variant], staging / MODEL_FILE)
     (staging / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2))
     (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
@@ -187,9 +153,35 @@ def stage_model(
         source[contract.feature_names], settings.data.reference_size, settings.data.seed
     )
     reference.to_parquet(staging / REFERENCE_FILE, index=False)
-    staged = Staged(trained, staging, metrics, variant, gap, tuning=tuning, cv=cv)
+    staged = Staged(trained, staging, metrics, result.choice.name, gap, tuning=tuning, cv=cv)
     write_staged_report(staged, settings.model_name, version)
     return staged
+
+
+def staged_metrics(
+    trained: TrainedModel, result: Compression, framework_metrics: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    """metrics.json without the extra sections: the framework's model, fp32, the served
+    variant, the latencies, the validation summary and the variant table."""
+    fp32 = result.row("fp32")
+    served = result.row(result.choice.name)
+    return {
+        trained.framework: framework_metrics,
+        "fp32": dict(fp32.metrics),
+        "serving": dict(served.metrics),
+        "latency_ms": {  # every variant's: the "variants" table
+            f"{row.name}_batch_{batch}": value
+            for row in (fp32, served)
+            for batch, value in row.latency_ms.items()
+        },
+        "validation": {
+            "loss": trained.fit.best_val_loss,
+            trained.fit.score_name: trained.fit.best_val_score,
+            "best_epoch": float(trained.fit.best_epoch),
+            "epochs_run": float(len(trained.fit.history)),
+        },
+        "variants": result.section(),
+    }
 
 
 UNREGISTERED = "(not registered)"

@@ -162,91 +162,152 @@ def fit(
     ``on_epoch`` sees every epoch's log after it ends (tuning reports to its pruner there;
     an exception it raises ends the fit).
     """
-    if len(x_train) == 0 or len(x_val) == 0:
-        raise TrainingError(
-            f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
-        )
+    _check_rows(x_train, x_val)
     regression = contract.task == "regression"
     with deterministic(settings.seed):
         if settings.oversample_minority and not regression:
             x_train, y_train = oversample(x_train, y_train, settings.seed)
-        train_loss_fn: nn.Module
-        val_loss_fn: nn.Module
         if regression:
             mean, std = target_scale(y_train)
             model = build_network(
                 preprocessor, contract, settings, target_mean=mean, target_std=std
             )
-            train_loss_fn = val_loss_fn = nn.MSELoss()  # on the standardised target
-            yt = torch.from_numpy(np.asarray(y_train, dtype=np.float32)).reshape(-1, 1)
-            yv = torch.from_numpy(np.asarray(y_val, dtype=np.float32)).reshape(-1, 1)
-            yt, yv = (yt - mean) / std, (yv - mean) / std
         else:
-            n_classes = len(contract.classes)
             model = build_network(preprocessor, contract, settings)
-            weight = class_weights(y_train, n_classes) if settings.class_weights else None
-            train_loss_fn = nn.CrossEntropyLoss(weight=weight)
-            val_loss_fn = nn.CrossEntropyLoss(weight=weight)
-            yt, yv = torch.from_numpy(y_train).long(), torch.from_numpy(y_val).long()
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        n_classes = 1 if regression else len(contract.classes)
+        return _train(
+            model, x_train, y_train, x_val, y_val, settings, n_classes, progress, on_epoch
         )
-        scheduler = lr_scheduler(optimizer, settings)
-        generator = torch.Generator().manual_seed(settings.seed)
-        xt, xv = torch.from_numpy(x_train).float(), torch.from_numpy(x_val).float()
 
-        best_state = copy.deepcopy(model.state_dict())
-        best: FitResult[Network] = FitResult(
-            model,
-            0,
-            float("inf"),
-            -float("inf") if regression else 0.0,
-            score_name="r2" if regression else "accuracy",
-            train_rows=len(x_train),
+
+def fine_tune(
+    model: Network,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainingSettings,
+    epochs: int,
+    *,
+    progress: bool = False,
+) -> FitResult[Network]:
+    """Train an existing :class:`Network` for ``epochs`` more epochs with the same loop as
+    :func:`fit` (loss, optimizer, schedule, clipping, oversampling from ``settings``), e.g.
+    after structured pruning; the best epoch by validation loss is restored, in place.
+
+    A regression network keeps its own target scale (``target_mean``, ``target_std``).
+    """
+    _check_rows(x_train, x_val)
+    if epochs < 1:
+        raise TrainingError(f"fine-tuning needs at least 1 epoch, got {epochs}")
+    short = settings.model_copy(update={"max_epochs": epochs, "patience": epochs})
+    with deterministic(settings.seed):
+        if short.oversample_minority and not model.regression:
+            x_train, y_train = oversample(x_train, y_train, settings.seed)
+        n_classes = _n_outputs(model)
+        return _train(model, x_train, y_train, x_val, y_val, short, n_classes, progress, None)
+
+
+def _n_outputs(model: Network) -> int:
+    """Width of the network's last linear layer (classes, or 1 for regression)."""
+    linears = [m for m in model.body.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TrainingError("the network has no linear output layer to fine-tune")
+    return int(linears[-1].out_features)
+
+
+def _check_rows(x_train: np.ndarray, x_val: np.ndarray) -> None:
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise TrainingError(
+            f"training needs rows in both splits (train {len(x_train)}, validation {len(x_val)})"
         )
-        stale = 0
-        with _Bar(progress, settings.max_epochs, "r2" if regression else "acc") as bar:
-            for epoch in range(1, settings.max_epochs + 1):
-                model.train()
-                lr = float(optimizer.param_groups[0]["lr"])
-                order = torch.randperm(len(xt), generator=generator)
-                total, seen = 0.0, 0
-                for start in range(0, len(order), settings.batch_size):
-                    batch = order[start : start + settings.batch_size]
-                    optimizer.zero_grad()
-                    loss = train_loss_fn(model.logits(xt[batch]), yt[batch])
-                    loss.backward()
-                    if settings.grad_clip_norm is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
-                    optimizer.step()
-                    total += float(loss.detach()) * len(batch)
-                    seen += len(batch)
-                val_loss, val_score = _evaluate(model, xv, yv, val_loss_fn)
-                if not np.isfinite(val_loss):
-                    raise TrainingError(
-                        f"validation loss became {val_loss} at epoch {epoch}; "
-                        "lower training.learning_rate"
-                    )
-                entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_score, lr)
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(val_loss)
-                elif scheduler is not None:
-                    scheduler.step()
-                best.history.append(entry)
-                bar.update(entry)
-                if on_epoch is not None:
-                    on_epoch(entry)
-                if val_loss < best.best_val_loss:
-                    best.best_epoch, best.best_val_loss = epoch, val_loss
-                    best.best_val_score = val_score
-                    best_state = copy.deepcopy(model.state_dict())
-                    stale = 0
-                else:
-                    stale += 1
-                    if stale >= settings.patience:
-                        break
-        model.load_state_dict(best_state)
-        model.eval()
+
+
+def _train(
+    model: Network,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainingSettings,
+    n_classes: int,
+    progress: bool,
+    on_epoch: Callable[[EpochLog], None] | None,
+) -> FitResult[Network]:
+    """The epoch loop of :func:`fit` and :func:`fine_tune` (inside :func:`deterministic`)."""
+    regression = model.regression
+    train_loss_fn: nn.Module
+    val_loss_fn: nn.Module
+    if regression:
+        mean, std = float(model.target_mean), float(model.target_std)
+        train_loss_fn = val_loss_fn = nn.MSELoss()  # on the standardised target
+        yt = torch.from_numpy(np.asarray(y_train, dtype=np.float32)).reshape(-1, 1)
+        yv = torch.from_numpy(np.asarray(y_val, dtype=np.float32)).reshape(-1, 1)
+        yt, yv = (yt - mean) / std, (yv - mean) / std
+    else:
+        weight = class_weights(y_train, n_classes) if settings.class_weights else None
+        train_loss_fn = nn.CrossEntropyLoss(weight=weight)
+        val_loss_fn = nn.CrossEntropyLoss(weight=weight)
+        yt, yv = torch.from_numpy(y_train).long(), torch.from_numpy(y_val).long()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    scheduler = lr_scheduler(optimizer, settings)
+    generator = torch.Generator().manual_seed(settings.seed)
+    xt, xv = torch.from_numpy(x_train).float(), torch.from_numpy(x_val).float()
+
+    best_state = copy.deepcopy(model.state_dict())
+    best: FitResult[Network] = FitResult(
+        model,
+        0,
+        float("inf"),
+        -float("inf") if regression else 0.0,
+        score_name="r2" if regression else "accuracy",
+        train_rows=len(x_train),
+    )
+    stale = 0
+    with _Bar(progress, settings.max_epochs, "r2" if regression else "acc") as bar:
+        for epoch in range(1, settings.max_epochs + 1):
+            model.train()
+            lr = float(optimizer.param_groups[0]["lr"])
+            order = torch.randperm(len(xt), generator=generator)
+            total, seen = 0.0, 0
+            for start in range(0, len(order), settings.batch_size):
+                batch = order[start : start + settings.batch_size]
+                optimizer.zero_grad()
+                loss = train_loss_fn(model.logits(xt[batch]), yt[batch])
+                loss.backward()
+                if settings.grad_clip_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+                seen += len(batch)
+            val_loss, val_score = _evaluate(model, xv, yv, val_loss_fn)
+            if not np.isfinite(val_loss):
+                raise TrainingError(
+                    f"validation loss became {val_loss} at epoch {epoch}; "
+                    "lower training.learning_rate"
+                )
+            entry = EpochLog(epoch, total / max(seen, 1), val_loss, val_score, lr)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            elif scheduler is not None:
+                scheduler.step()
+            best.history.append(entry)
+            bar.update(entry)
+            if on_epoch is not None:
+                on_epoch(entry)
+            if val_loss < best.best_val_loss:
+                best.best_epoch, best.best_val_loss = epoch, val_loss
+                best.best_val_score = val_score
+                best_state = copy.deepcopy(model.state_dict())
+                stale = 0
+            else:
+                stale += 1
+                if stale >= settings.patience:
+                    break
+    model.load_state_dict(best_state)
+    model.eval()
     return best
 
 

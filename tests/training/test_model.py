@@ -71,11 +71,14 @@ def test_registered_bundle(champion: TrainOutcome) -> None:
     assert occupation.kind == "categorical" and occupation.categories == [1, 2, 3, 4, 5, 6]
     assert contract.features[1].min is not None and contract.features[1].max is not None
     metrics = bundle.metrics()
-    for variant in ("torch", "fp32", "int8", "serving"):
+    for variant in ("torch", "fp32", "serving"):
         assert 0.5 < metrics[variant]["accuracy"] <= 1.0
     assert metrics["validation"]["best_epoch"] >= 1
-    assert (bundle.path / "variants" / "fp32.onnx").is_file()
-    assert (bundle.path / "variants" / "int8.onnx").is_file()
+    table = {row["name"]: row for row in metrics["variants"]["table"]}
+    assert {"fp32", "int8_dynamic", "int8_static_minmax", "pruned_fp32"} <= table.keys()
+    assert metrics["variants"]["selection"]["chosen"] == champion.serving_variant
+    # only the reference and the served model are registered; rejected variants are not
+    assert [p.name for p in (bundle.path / "variants").iterdir()] == ["fp32.onnx"]
     lineage = bundle.lineage()
     assert lineage.serving_variant == champion.serving_variant
     assert lineage.rows == {"train": 4456, "validation": 955, "test": 955}
@@ -109,7 +112,9 @@ def test_string_categories_end_to_end(tmp_path: Path) -> None:
     label = np.where((colour == "red") ^ (x > 0.5), "yes", "no")
     path = tmp_path / "rows.csv"
     pd.DataFrame({"x": x, "colour": colour, "label": label}).to_csv(path, index=False)
-    settings = make_settings(tmp_path / "data", max_epochs=3, quantize=False)
+    settings = make_settings(
+        tmp_path / "data", max_epochs=3, quantize=False, compression={"enabled": False}
+    )
     settings.data = settings.data.model_copy(
         update={
             "dataset": "file",
@@ -120,7 +125,8 @@ def test_string_categories_end_to_end(tmp_path: Path) -> None:
     )
     trained = train_model(settings, progress=False)
     staged = stage_model(settings, trained, tmp_path / "staging")
-    assert staged.serving_variant == "fp32" and "int8" not in staged.metrics
+    assert staged.serving_variant == "fp32"
+    assert [row["name"] for row in staged.metrics["variants"]["table"]] == ["fp32"]
     contract = InputContract.model_validate_json((staged.path / "contract.json").read_text())
     assert contract.features[1].categories == ["blue", "green", "red"]
     rows = [{"x": 0.1, "colour": "red"}, {"x": None, "colour": "blue"}, {"x": 2.0, "colour": None}]

@@ -3,7 +3,7 @@
 A bundle is a folder in the BentoML model store::
 
     model.onnx        the variant that serving loads (preprocessing folded in)
-    variants/*.onnx   every variant built (fp32, int8), for comparison
+    variants/fp32.onnx  the optimised fp32 reference (other variants are measured, not kept)
     contract.json     InputContract: features, dtypes, categories, ranges, classes
     metrics.json      test metrics per variant
     reference.parquet bounded sample of training inputs (the drift reference)
@@ -54,7 +54,8 @@ class Lineage(BaseModel):
     """Rows per split (train, validation, test, recent labelled, ...)."""
     framework: str = "torch"
     serving_variant: str = "fp32"
-    """Which variant model.onnx is (fp32 or int8)."""
+    """Which variant model.onnx is (fp32, int8_static_minmax, pruned_fp32, ...; see
+    metrics.json "variants")."""
     tuning: dict[str, Any] = {}
     """The tuning study the hyperparameters came from (empty when not tuned): study,
     metric, best_value, best_params, n_trials, n_complete, n_pruned."""
