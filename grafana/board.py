@@ -362,7 +362,7 @@ def lifecycle_panels(grid: Grid) -> None:
     p = timeseries(
         "Retrain jobs by status",
         "Jobs in each status as the monitor last saw them.",
-        [target(f"sum by (status) ({i('trainsmart_retrain_jobs')})", "{{status}}")],
+        [target(f"sum by (status) ({i('trainsmart_retrain_jobs_by_status')})", "{{status}}")],
         "short",
         min=0,
         decimals=0,

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -109,6 +110,8 @@ class MonitorMetrics:
         )
         for status in JobStatus:
             self.retrain_jobs.labels(status=status.value)
+        # retraining, webhook and rollback (issue E): see the block at the end of the class
+        self._init_retrain_metrics(registry)
 
     def observe(self, model: str, result: DriftResult, now: float | None = None) -> None:
         """Record one window's drift result for ``model``."""
@@ -135,3 +138,68 @@ class MonitorMetrics:
     def job_transition(self, status: JobStatus | str) -> None:
         """Count one retrain job reaching ``status``."""
         self.retrain_jobs.labels(status=JobStatus(status).value).inc()
+
+    # -- retraining, webhook and rollback (issue E) ----------------------------------------
+    def _init_retrain_metrics(self, registry: CollectorRegistry) -> None:
+        self.jobs_by_status = Gauge(
+            "trainsmart_retrain_jobs_by_status",
+            "Retrain jobs in the jobs table by status (queued, running, succeeded, rejected, "
+            "failed), as the monitor last read it.",
+            ["status"],
+            registry=registry,
+        )
+        for status in JobStatus:
+            self.jobs_by_status.labels(status=status.value)
+        self.last_promotion = Gauge(
+            "trainsmart_last_promotion_timestamp_seconds",
+            "Unix time of the last promotion of the model (audit log); time since it: "
+            "time() - trainsmart_last_promotion_timestamp_seconds.",
+            ["model"],
+            registry=registry,
+        )
+        self.rollbacks = Counter(
+            "trainsmart_rollbacks",
+            "Automatic rollbacks by the monitor: a promoted version's live labelled metric "
+            "was worse than its predecessor's by more than monitoring.rollback_tolerance.",
+            ["model"],
+            registry=registry,
+        )
+        self.webhook_requests = Counter(
+            "trainsmart_webhook_requests",
+            "Calls of POST /webhook/alertmanager by result: started (a job was queued), "
+            "duplicate, refused (cooldown, job in flight, waiting for labels), ignored (no "
+            "firing alert for the model), invalid, unauthorized, disabled, error.",
+            ["result"],
+            registry=registry,
+        )
+        for result in WEBHOOK_RESULTS:
+            self.webhook_requests.labels(result=result)
+
+    def job_counts(self, counts: Mapping[str, int]) -> None:
+        """Set trainsmart_retrain_jobs_by_status from the jobs table (missing statuses: 0)."""
+        for status in JobStatus:
+            self.jobs_by_status.labels(status=status.value).set(int(counts.get(status.value, 0)))
+
+    def promoted_at(self, model: str, ts: float) -> None:
+        self.last_promotion.labels(model=model).set(ts)
+
+    def rollback(self, model: str) -> None:
+        """Count one automatic rollback of ``model``."""
+        self.rollbacks.labels(model=model).inc()
+
+    def webhook_request(self, result: str) -> None:
+        """Count one webhook call ending in ``result`` (one of WEBHOOK_RESULTS)."""
+        self.webhook_requests.labels(result=result).inc()
+
+
+WEBHOOK_RESULTS = (
+    "started",
+    "duplicate",
+    "refused",
+    "ignored",
+    "invalid",
+    "unauthorized",
+    "disabled",
+    "error",
+)
+"""Values of the ``result`` label of trainsmart_webhook_requests_total."""

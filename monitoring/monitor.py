@@ -4,7 +4,9 @@ Each check looks at the production version of ``settings.model_name``; its
 windows hold only rows that version served. Every complete window of
 ``window_rows`` rows is compared with the version's reference sample, written
 to the drift journal and fed to the retrain policy; an incomplete window waits
-for the next check.
+for the next check. Before the windows, the retrain supervisor reaps, recovers, judges
+and schedules retrain jobs (``monitoring/supervisor.py``); its trigger is shared with
+the Alertmanager webhook (``monitor.trigger``).
 
 Example::
 
@@ -29,13 +31,14 @@ from monitoring.live import live_metrics
 from monitoring.metrics import MonitorMetrics
 from monitoring.policy import RetrainPolicy
 from monitoring.reports import ReportStore
-from monitoring.runner import JobRunner, kill_process_group, pid_alive
+from monitoring.runner import JobRunner
+from monitoring.supervisor import RetrainSupervisor
 from monitoring.window import WindowCheck
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
 from trainsmart.state.inputlog import InputLog
-from trainsmart.state.jobs import Job, JobStatus, JobStore
+from trainsmart.state.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ class WindowResult:
     drift: DriftResult
     job_id: int | None = None
     """The retrain job this window triggered, if any."""
+    retrain: str | None = None
+    """When the window met the drift rule: why a job was queued, or why not (cooldown,
+    a job in flight, "waiting for labels", retrain_enabled off)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +75,7 @@ class WindowResult:
             "ts": self.checked_at,
             "result": self.drift.to_dict(),
             "job_id": self.job_id,
+            "retrain": self.retrain,
         }
 
 
@@ -98,7 +105,16 @@ class Monitor:
         self.metrics = metrics
         self.clock = clock
         self.journal = DriftJournal(settings.data_dir / "monitoring", self.model)
-        self.policy = RetrainPolicy(self.config.consecutive_windows, self.config.cooldown_s)
+        min_labels = self.config.min_labelled_rows
+        self.policy = RetrainPolicy(
+            self.config.consecutive_windows,
+            self.config.cooldown_s,
+            settings.training.retrain.min_labelled_rows if min_labels is None else min_labels,
+        )
+        self.supervisor = RetrainSupervisor(
+            settings, registry, input_log, jobs, runner, metrics, self.policy, self.journal, clock
+        )
+        self.trigger = self.supervisor.trigger  # shared with the webhook (monitoring/webhook.py)
         self.version: str | None = None
         self.contract: InputContract | None = None
         self.detector: DriftDetector | None = None
@@ -109,10 +125,8 @@ class Monitor:
         self.cursor = VersionCursor()
 
     def check_once(self) -> list[WindowResult]:
-        """Reap finished jobs, then check every complete window not checked yet."""
-        for job in self.runner.poll():
-            self.metrics.job_transition(job.status)
-        self._reap_orphan()
+        """Supervise retrain jobs, then check every complete window not checked yet."""
+        self.supervisor.tick()
         self._live()
         version = self.registry.production(self.model)
         if version is None:
@@ -228,7 +242,9 @@ class Monitor:
     def _record_window(self, version: str, rows: list[Any], drift: DriftResult) -> WindowResult:
         now = self.clock()
         triggered = self.policy.observe(version, drift.dataset_drift, now)
-        job = self._maybe_retrain(now) if triggered else None
+        job, note = self.supervisor.on_drift() if triggered else (None, None)
+        if job is not None:
+            self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
         result = WindowResult(
             model=self.model,
             version=version,
@@ -240,6 +256,7 @@ class Monitor:
             checked_at=now,
             drift=drift,
             job_id=None if job is None else job.id,
+            retrain=note,
         )
         self.journal.append(result.to_dict())
         self.cursor = VersionCursor(
@@ -274,81 +291,3 @@ class Monitor:
         )
         self.cursor = VersionCursor(rows[-1].id, self.cursor.windows + 1, self.cursor.streak)
         self.journal.save(version, self.cursor)
-
-    def _maybe_retrain(self, now: float) -> Job | None:
-        """Create and start a retrain job if the policy allows; never raises.
-
-        A failure here must not break the window's bookkeeping: it is logged and the
-        window is recorded without a job (or with the job created before the failure).
-        """
-        if not self.config.retrain_enabled:
-            log.info("%s: retrain policy triggered, but retrain_enabled is off", self.model)
-            return None
-        try:
-            job = self._create_job(now)
-        except Exception:
-            log.exception(
-                "%s: retrain job could not be created; the next drifted window tries again",
-                self.model,
-            )
-            return None
-        if job is None:
-            return None
-        self.metrics.job_transition(JobStatus.QUEUED)
-        self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
-        try:
-            self.runner.start(job)
-            if self.jobs.get(job.id).status == JobStatus.RUNNING:
-                self.metrics.job_transition(JobStatus.RUNNING)
-        except Exception:
-            log.exception(
-                "%s: retrain job %d could not start; see its log, a job left queued is "
-                "failed after job_timeout_s=%gs",
-                self.model,
-                job.id,
-                self.config.job_timeout_s,
-            )
-        return job
-
-    def _create_job(self, now: float) -> Job | None:
-        last = self.jobs.last_created(self.model)
-        ok, reason = self.policy.allowed(
-            now,
-            None if last is None else last.created_at,
-            self.jobs.in_flight(self.model) is not None,
-        )
-        if not ok:
-            log.info("%s: retrain not started: %s", self.model, reason)
-            return None
-        job = self.jobs.create(self.model, reason)
-        if job is None:
-            log.info("%s: retrain not started: another job became in flight", self.model)
-        return job
-
-    def _reap_orphan(self) -> None:
-        """Fail an in-flight job this monitor does not watch, so retrains resume.
-
-        Such a job was left by a monitor that died or was restarted: a running job whose
-        process is gone, a running job older than ``job_timeout_s`` (its process group is
-        killed first) or a job queued for longer than that.
-        """
-        job = self.jobs.in_flight(self.model)
-        if job is None or self.runner.tracks(job.id):
-            return
-        timeout = self.config.job_timeout_s
-        now = self.clock()
-        if job.status == JobStatus.RUNNING and job.pid is not None and not pid_alive(job.pid):
-            error = f"its process {job.pid} is gone without an outcome"
-        elif job.status == JobStatus.RUNNING and now - (job.started_at or job.created_at) > timeout:
-            killed = job.pid is not None and kill_process_group(job.pid)
-            error = (
-                f"running for more than job_timeout_s={timeout:g}s with no monitor watching it"
-                + (f"; its process group {job.pid} was killed" if killed else "")
-            )
-        elif job.status == JobStatus.QUEUED and now - job.created_at > timeout:
-            error = f"queued for more than job_timeout_s={timeout:g}s"
-        else:
-            return
-        self.jobs.finish(job.id, JobStatus.FAILED, {"error": error})
-        self.metrics.job_transition(JobStatus.FAILED)
-        log.warning("%s: retrain job %d marked failed: %s", self.model, job.id, error)

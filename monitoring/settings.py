@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -49,3 +49,36 @@ class MonitoringSettings(BaseModel):
     """Trigger retrain jobs; when off, the monitor only measures."""
     job_timeout_s: Annotated[float, Field(gt=0.0)] = 1800.0
     """A retrain job running longer is killed and marked failed."""
+
+    # -- retraining that can only make things better (issue E) --------------------------
+    min_labelled_rows: Annotated[int, Field(ge=0)] | None = None
+    """A retrain job starts only when the input log holds at least this many labelled rows
+    (rows with a /feedback label); until then the trigger records "waiting for labels".
+    None: training.retrain.min_labelled_rows, below which a job would be rejected anyway;
+    0: no such rule. Applies to drift, webhook and scheduled triggers, not to
+    `trainsmart retrain`."""
+    webhook_token: SecretStr | None = None
+    """Bearer token Alertmanager must send to POST /webhook/alertmanager. Unset (or empty),
+    the webhook is disabled and answers 403. Set it with
+    TRAINSMART_MONITORING__WEBHOOK_TOKEN rather than in a committed file."""
+    retrain_every_s: Annotated[float, Field(gt=0.0)] | None = None
+    """Also retrain on a schedule: once this many seconds passed since the last job (or
+    since the monitor started), through the same cooldown, single flight and label rule.
+    None: no schedule."""
+    rollback_enabled: bool = True
+    """Roll a promotion back automatically when the new champion's live labelled metric is
+    worse than the previous champion's (see rollback_window_rows, rollback_tolerance)."""
+    rollback_window_rows: PosInt = 200
+    """Labelled live rows the new champion needs before it is judged, and the window of the
+    previous champion's last labelled rows (before the promotion) it is compared with."""
+    rollback_tolerance: Annotated[float, Field(ge=0.0)] = 0.02
+    """Roll back when the new champion's live metric is worse than the previous one's by
+    more than this, in the live metric's units: accuracy (0.02 = 2 points) or, for
+    regression, mean absolute error in the target's units."""
+
+    @field_validator("webhook_token")
+    @classmethod
+    def _empty_token_is_unset(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            return None
+        return token

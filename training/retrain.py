@@ -8,16 +8,21 @@
 3. the challenger trains on the original training split plus the training part,
    each recent row repeated ``recent_weight`` times, and is staged (exported,
    parity-checked, quantized) but not registered;
-4. champion and challenger are scored with onnxruntime on the holdout, each
-   through its own input contract (``training.metrics.evaluate``); the challenger is
-   registered and promoted only if it beats the champion by ``margin``
-   (``improvement(metric, champion, challenger) >= margin``: higher accuracy, F1,
-   ROC AUC or R2; lower MSE or MAE). Otherwise nothing changes.
+4. champion and challenger are scored with onnxruntime on the holdout and on the
+   original test split of the configured dataset, each through its own input contract
+   (``training.metrics.evaluate``); the challenger is registered only if it beats the
+   champion by ``margin`` on the holdout (``improvement(metric, champion, challenger) >=
+   margin``: higher accuracy, F1, ROC AUC or R2; lower MSE or MAE) AND loses at most
+   ``test_tolerance`` on the test split (:func:`gate`). Otherwise nothing changes;
+5. the winner is promoted (only while the champion is still in production), or, with
+   ``shadow_rows``, made the shadow candidate; the monitor promotes it later
+   (``monitoring/shadow_gate.py``).
 
 Example::
 
     outcome = run_retrain(settings, registry, InputLog(db), job_id=7)
     outcome.status, outcome.reason    # ("promoted", "challenger accuracy 0.741 beat ...")
+    outcome.challenger_test_metrics   # the same metrics on the original test split
     # regression: "challenger mse 2890.114 beat champion 3301.562 by >= 0.01 (lower is better)"
 """
 
@@ -46,14 +51,20 @@ from trainsmart.state.inputlog import InputLog, LoggedRow
 class RetrainOutcome:
     """Result of one retrain job (stored as the job's result)."""
 
-    status: Literal["promoted", "rejected"]
+    status: Literal["promoted", "rejected", "shadow"]
+    """shadow: registered and made the shadow candidate (training.retrain.shadow_rows)."""
     reason: str
     metric: str
     champion_version: str | None
     version: str | None = None
-    """The registered and promoted challenger version (None when rejected)."""
+    """The registered challenger version: promoted, or the shadow candidate (None when
+    rejected)."""
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    """Scores on the recent labelled holdout."""
     challenger_metrics: dict[str, float] = field(default_factory=dict)
+    champion_test_metrics: dict[str, float] = field(default_factory=dict)
+    """Scores on the original test split of the configured dataset."""
+    challenger_test_metrics: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,29 +193,23 @@ def run_retrain(
         progress=progress,
     )
     trained.rows["holdout"] = len(holdout_pos)
+    test = trained.splits.test
+    test_labels = (
+        pd.to_numeric(test.target).astype("float64") if regression else labels_to_str(test.target)
+    ).reset_index(drop=True)
+    test_frame = test.frame.reset_index(drop=True)
+    outcome.rows["test"] = len(test_frame)
     with tempfile.TemporaryDirectory(prefix="trainsmart-challenger-") as tmp:
         staged = stage_model(settings, trained, Path(tmp), reference_frame=reference)
-        outcome.champion_metrics = evaluate_onnx(
-            champion_bundle.model_path, champion_contract, holdout_frame, holdout_labels
-        )
-        outcome.challenger_metrics = evaluate_onnx(
-            staged.model_path, trained.contract, holdout_frame, holdout_labels
-        )
-        old = outcome.champion_metrics.get(metric)
-        new = outcome.challenger_metrics.get(metric)
-        if old is None or new is None:
-            outcome.reason = (
-                f"{metric} is undefined on the holdout of {len(holdout_pos)} rows "
-                "(a single class, or constant values); collect more varied labels or use "
-                "another training.retrain.metric"
-            )
-            return outcome
-        direction = " (lower is better)" if metric in LOWER_IS_BETTER else ""
-        if improvement(metric, old, new) < cfg.margin:
-            outcome.reason = (
-                f"challenger {metric} {new:.3f} did not beat champion {old:.3f} "
-                f"by >= {cfg.margin:g}{direction}; {champion} stays in production"
-            )
+        champ = (champion_bundle.model_path, champion_contract)
+        chall = (staged.model_path, trained.contract)
+        outcome.champion_metrics = evaluate_onnx(*champ, holdout_frame, holdout_labels)
+        outcome.challenger_metrics = evaluate_onnx(*chall, holdout_frame, holdout_labels)
+        outcome.champion_test_metrics = evaluate_onnx(*champ, test_frame, test_labels)
+        outcome.challenger_test_metrics = evaluate_onnx(*chall, test_frame, test_labels)
+        refusal = gate(outcome, cfg.margin, cfg.test_tolerance)
+        if refusal is not None:
+            outcome.reason = refusal
             return outcome
         bundle = register_staged(
             settings,
@@ -214,19 +219,66 @@ def run_retrain(
             trigger="retrain",
             job_id=job_id,
         )
-    outcome.reason = (
-        f"challenger {metric} {new:.3f} beat champion {old:.3f} by >= {cfg.margin:g}{direction}"
-    )
+    actor = f"retrain-job:{job_id}"
     try:
+        if cfg.shadow_rows is not None:
+            outcome.reason += (
+                f"; {bundle.version} is the shadow candidate until {cfg.shadow_rows} "
+                "production rows were mirrored to it (training.retrain.shadow_rows)"
+            )
+            registry.set_candidate(
+                name, bundle.version, shadow=True, actor=actor, reason=outcome.reason
+            )
+            outcome.status, outcome.version = "shadow", bundle.version
+            return outcome
         registry.promote(
-            name,
-            bundle.version,
-            actor=f"retrain-job:{job_id}",
-            reason=outcome.reason,
-            only_if_current=champion,
+            name, bundle.version, actor=actor, reason=outcome.reason, only_if_current=champion
         )
     except RegistryError as exc:
         outcome.reason = f"{outcome.reason}, but {exc.message}"
         return outcome
     outcome.status, outcome.version = "promoted", bundle.version
     return outcome
+
+
+def gate(outcome: RetrainOutcome, margin: float, test_tolerance: float) -> str | None:
+    """Why the challenger must not be promoted (None: it may), from the scores in
+    ``outcome``; on success ``outcome.reason`` names both comparisons.
+
+    It must beat the champion by ``margin`` on the recent holdout and lose at most
+    ``test_tolerance`` on the original test split.
+    """
+    metric, champion = outcome.metric, outcome.champion_version
+    direction = " (lower is better)" if metric in LOWER_IS_BETTER else ""
+    old, new = outcome.champion_metrics.get(metric), outcome.challenger_metrics.get(metric)
+    if old is None or new is None:
+        return (
+            f"{metric} is undefined on the holdout of {outcome.rows.get('holdout')} rows "
+            "(a single class, or constant values); collect more varied labels or use "
+            "another training.retrain.metric"
+        )
+    if improvement(metric, old, new) < margin:
+        return (
+            f"challenger {metric} {new:.3f} did not beat champion {old:.3f} "
+            f"by >= {margin:g}{direction}; {champion} stays in production"
+        )
+    won = f"challenger {metric} {new:.3f} beat champion {old:.3f} by >= {margin:g}{direction}"
+    t_old = outcome.champion_test_metrics.get(metric)
+    t_new = outcome.challenger_test_metrics.get(metric)
+    if t_old is None or t_new is None:
+        return (
+            f"{won} on the recent holdout, but {metric} is undefined on the original test "
+            f"split ({outcome.rows.get('test')} rows); use another training.retrain.metric"
+        )
+    loss = -improvement(metric, t_old, t_new)
+    if loss > test_tolerance:
+        return (
+            f"{won} on the recent holdout, but lost {loss:.3f} on the original test split "
+            f"({metric} {t_new:.3f} vs {t_old:.3f}, training.retrain.test_tolerance "
+            f"{test_tolerance:g}); {champion} stays in production"
+        )
+    outcome.reason = (
+        f"{won} on the recent holdout, and on the original test split scored {t_new:.3f} "
+        f"vs {t_old:.3f} (within test_tolerance {test_tolerance:g})"
+    )
+    return None

@@ -63,7 +63,8 @@ def shifted(fair: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Overrides the shared fixture: small windows, 2 drifted windows trigger a retrain."""
+    """Overrides the shared fixture: small windows, 2 drifted windows trigger a retrain
+    (no labelled rows needed: tests of that rule set monitoring.min_labelled_rows)."""
     return load_settings(
         data_dir=tmp_path / "data",
         model_name="fair",
@@ -73,6 +74,7 @@ def settings(tmp_path: Path) -> Settings:
             cooldown_s=3600.0,
             interval_s=0.05,
             job_timeout_s=60.0,
+            min_labelled_rows=0,
         ),
     )
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitoring.drift import DriftResult, FeatureDrift
-from monitoring.metrics import MonitorMetrics
+from monitoring.metrics import WEBHOOK_RESULTS, MonitorMetrics
+from tests.services import require_binary
 from trainsmart.state import JobStatus
 
 
@@ -49,3 +52,50 @@ def test_job_transitions_are_counted_per_status() -> None:
 def test_two_monitors_on_fresh_registries_do_not_collide() -> None:
     MonitorMetrics(CollectorRegistry())
     MonitorMetrics(CollectorRegistry())
+
+
+def test_retrain_jobs_by_status_promotion_rollbacks_and_webhook_calls() -> None:
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry)
+    gauge = "trainsmart_retrain_jobs_by_status"
+    assert registry.get_sample_value(gauge, {"status": "running"}) == 0
+    metrics.job_counts({"running": 1, "failed": 3})
+    metrics.job_counts({"succeeded": 2, "failed": 3})  # a status that has no job is 0 again
+    jobs = {s.value: registry.get_sample_value(gauge, {"status": s.value}) for s in JobStatus}
+    assert jobs == {"queued": 0, "running": 0, "succeeded": 2, "rejected": 0, "failed": 3}
+    metrics.promoted_at("fair", 1234.5)
+    assert (
+        registry.get_sample_value("trainsmart_last_promotion_timestamp_seconds", {"model": "fair"})
+        == 1234.5
+    )
+    metrics.rollback("fair")
+    assert registry.get_sample_value("trainsmart_rollbacks_total", {"model": "fair"}) == 1
+    metrics.webhook_request("started")
+    for result in WEBHOOK_RESULTS:
+        expected = 1 if result == "started" else 0
+        got = registry.get_sample_value("trainsmart_webhook_requests_total", {"result": result})
+        assert got == expected, result
+
+
+def test_the_exposition_passes_promtool() -> None:
+    promtool = require_binary("promtool", apt_package="prometheus")
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry)
+    metrics.observe("fair", result(True), now=1234.0)
+    metrics.job_transition(JobStatus.QUEUED)
+    metrics.job_counts({"queued": 1})
+    metrics.promoted_at("fair", 1234.0)
+    metrics.rollback("fair")
+    metrics.webhook_request("duplicate")
+    text = generate_latest(registry)
+    for family in (
+        "trainsmart_retrain_jobs_by_status gauge",
+        "trainsmart_retrain_jobs_total counter",
+        "trainsmart_last_promotion_timestamp_seconds gauge",
+        "trainsmart_rollbacks_total counter",
+        "trainsmart_webhook_requests_total counter",
+    ):
+        assert f"# TYPE {family}".encode() in text, family
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    assert not check.stdout.strip() and not check.stderr.strip(), "promtool lint warnings"

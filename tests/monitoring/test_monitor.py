@@ -300,11 +300,11 @@ def test_a_failing_job_store_does_not_stall_the_windows(
     real_create = jobs.create
     calls: list[int] = []
 
-    def locked_once(model: str, reason: str) -> Job | None:
+    def locked_once(model: str, reason: str, **details: Any) -> Job | None:
         calls.append(1)
         if len(calls) == 1:
             raise sqlite3.OperationalError("database is locked")
-        return real_create(model, reason)
+        return real_create(model, reason, **details)
 
     monkeypatch.setattr(jobs, "create", locked_once)
     version = fair_bundle()

@@ -43,3 +43,18 @@ def test_single_flight() -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="consecutive_windows"):
         RetrainPolicy(consecutive_windows=0, cooldown_s=0)
+
+
+def test_too_few_labelled_rows_wait_for_labels() -> None:
+    policy = RetrainPolicy(consecutive_windows=1, cooldown_s=0, min_labelled_rows=60)
+    ok, reason = policy.allowed(1.0, None, job_in_flight=False, labelled_rows=12)
+    assert not ok
+    assert reason.startswith("waiting for labels: 12 labelled rows") and "needs 60" in reason
+    assert policy.allowed(1.0, None, job_in_flight=False, labelled_rows=60)[0]
+    assert policy.allowed(1.0, None, job_in_flight=False)[0]  # not counted: not checked
+
+
+def test_single_flight_and_cooldown_are_reported_before_labels() -> None:
+    policy = RetrainPolicy(consecutive_windows=1, cooldown_s=600, min_labelled_rows=60)
+    assert "already queued" in policy.allowed(1.0, None, True, labelled_rows=0)[1]
+    assert "cooldown" in policy.allowed(100.0, 50.0, False, labelled_rows=0)[1]

@@ -75,14 +75,30 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     help="Train with the best values of a `trainsmart tune` study; the study goes into the "
     "bundle's lineage.",
 )
+@click.option(
+    "--compress/--no-compress",
+    default=None,
+    help="Build and measure the compressed variants (int8, pruned, fp16) and serve the "
+    "fastest within training.compression.max_metric_drop (default: "
+    "training.compression.enabled).",
+)
 @click.pass_obj
 def train(
-    app: AppContext, promote: bool | None, quiet: bool, folds: int | None, tuned: str | None
+    app: AppContext,
+    promote: bool | None,
+    quiet: bool,
+    folds: int | None,
+    tuned: str | None,
+    compress: bool | None,
 ) -> None:
     """Train on the configured dataset, export to ONNX, check parity and register a version."""
     from training.pipeline import train_and_register
 
     settings = app.settings
+    if compress is not None:
+        compression = settings.training.compression.model_copy(update={"enabled": compress})
+        training = settings.training.model_copy(update={"compression": compression})
+        settings = settings.model_copy(update={"training": training})
     tuning: dict[str, Any] | None = None
     if tuned is not None:
         from trainsmart.cli.tune import tuned_settings
@@ -102,10 +118,16 @@ def train(
     )
     bundle = outcome.bundle
     click.echo(f"registered {bundle.name}:{bundle.version} at {bundle.path}")
-    for variant, values in bundle.metrics().items():
-        if isinstance(values, dict):
+    metrics = bundle.metrics()
+    for variant, values in metrics.items():
+        if isinstance(values, dict) and variant != "variants":
             shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float))
             click.echo(f"  {variant:8s} {shown}")
+    variants: dict[str, Any] = dict(metrics.get("variants", {}))
+    selection: dict[str, Any] = dict(variants.get("selection") or {})
+    if selection:
+        click.echo(f"  serving {selection.get('chosen')}: {selection.get('reason')}")
+        click.echo("  every variant measured: see the report (trainsmart models show)")
     current = app.registry.production(settings.model_name)
     if promote or (promote is None and current is None):
         app.registry.promote(
@@ -168,12 +190,20 @@ def monitor_report(app: AppContext) -> None:
 
 @cli.command()
 @click.option("--job-id", type=int, default=None, help="Jobs-table row to report to.")
+@click.option(
+    "--reason",
+    default=None,
+    help="Why (kept on the job and in the audit log; default: 'manual: ... by USER').",
+)
 @click.pass_obj
-def retrain(app: AppContext, job_id: int | None) -> None:
-    """Train a challenger on training data plus labelled traffic; promote it only if it wins."""
+def retrain(app: AppContext, job_id: int | None, reason: str | None) -> None:
+    """Train a challenger on training data plus labelled traffic; promote it only if it wins
+    on the recent holdout and keeps its score on the original test split."""
     from trainsmart.cli.retrain import run_retrain_command
 
-    run_retrain_command(app, job_id)
+    if job_id is not None and reason is not None:
+        raise click.UsageError("--reason is for a manual retrain; a --job-id job has its own")
+    run_retrain_command(app, job_id, reason)
 
 
 @cli.command("settings")

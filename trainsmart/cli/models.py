@@ -11,6 +11,7 @@ from rich.table import Table
 
 from trainsmart.cli.context import AppContext
 from trainsmart.registry import Candidate
+from trainsmart.state import Job
 
 
 def _when(ts: float | None) -> str:
@@ -129,6 +130,15 @@ def show(app: AppContext, name: str, version: str | None) -> None:
     report = bundle.report_path
     shown = str(report) if report.is_file() else "none (registered before reports existed)"
     console.print(f"report: {shown}", soft_wrap=True, markup=False, highlight=False)
+    console.print(_jobs_table(app.jobs.list(name, limit=5), title=f"recent retrain jobs of {name}"))
+    rollbacks = Table(title=f"rollbacks of {name}")
+    for column in ("when (UTC)", "from", "to", "actor", "reason"):
+        rollbacks.add_column(column)
+    for e in registry.audit(name, limit=5, action="rollback"):
+        rollbacks.add_row(
+            _when(e.ts), e.from_version or "-", e.to_version or "-", e.actor, e.reason
+        )
+    console.print(rollbacks if rollbacks.row_count else f"rollbacks of {name}: none")
 
 
 @models.command()
@@ -236,20 +246,45 @@ def audit(app: AppContext, name: str | None) -> None:
 
 
 @click.command()
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(min=1), default=50, help="Newest jobs shown.")
 @click.pass_obj
-def jobs(app: AppContext) -> None:
-    """List retrain jobs with their status and log."""
-    table = Table(title="retrain jobs")
-    for column in ("id", "model", "status", "created (UTC)", "finished", "reason", "log"):
+def jobs(app: AppContext, name: str | None, limit: int) -> None:
+    """List retrain jobs of NAME (default: every model): trigger, why, outcome, log."""
+    Console().print(_jobs_table(app.jobs.list(name, limit=limit), title="retrain jobs"))
+
+
+def _jobs_table(jobs: list[Job], title: str) -> Table:
+    """Jobs, newest first: what triggered each (and who), why, how it ended."""
+    table = Table(title=title)
+    for column in (
+        "id",
+        "model",
+        "status",
+        "trigger",
+        "by",
+        "created (UTC)",
+        "finished",
+        "champion",
+        "result",
+        "reason",
+        "outcome",
+        "log",
+    ):
         table.add_column(column)
-    for job in app.jobs.list():
+    for job in jobs:
         table.add_row(
             str(job.id),
             job.model,
             job.status.value,
+            job.trigger.value,
+            job.actor,
             _when(job.created_at),
             _when(job.finished_at),
+            job.champion_version or "-",
+            job.version or "-",
             job.reason,
+            job.outcome or "-",
             job.log_path or "-",
         )
-    Console().print(table)
+    return table

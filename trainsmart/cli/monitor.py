@@ -44,6 +44,8 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
     from monitoring.monitor import Monitor
     from monitoring.runner import SubprocessJobRunner
     from monitoring.server import start_metrics_server
+    from monitoring.webhook import AlertmanagerWebhook
+    from trainsmart.state.alerts import AlertLedger
 
     settings = app.settings
     metrics_registry = CollectorRegistry()
@@ -60,11 +62,19 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
         for window in monitor.check_once():
             click.echo(str(window))
         return
-    server, _thread = start_metrics_server(settings, metrics_registry, reports=monitor.reports)
+    webhook = AlertmanagerWebhook(settings, monitor.trigger, AlertLedger(app.db), monitor.metrics)
+    server, _thread = start_metrics_server(
+        settings,
+        metrics_registry,
+        reports=monitor.reports,
+        posts={"/webhook/alertmanager": webhook.handle},
+    )
     base = f"http://{settings.monitoring.host}:{settings.monitoring.port}"
     click.echo(
         f"monitoring {settings.model_name}: windows of {settings.monitoring.window_rows} rows, "
-        f"metrics on {base}/metrics, the latest drift report on {base}/report"
+        f"metrics on {base}/metrics, the latest drift report on {base}/report, the "
+        f"Alertmanager webhook on {base}/webhook/alertmanager"
+        + ("" if settings.monitoring.webhook_token else " (disabled: no monitoring.webhook_token)")
     )
     stop = threading.Event()
 

@@ -10,8 +10,6 @@ follows it as it follows production.
 
 from __future__ import annotations
 
-import getpass
-import os
 import re
 import shutil
 import time
@@ -22,6 +20,8 @@ from typing import Any
 from trainsmart.errors import ModelNotFound, RegistryError
 from trainsmart.registry.bundle import REQUIRED_FILES, Bundle, Lineage, write_checksums
 from trainsmart.registry.names import check_name
+from trainsmart.state.audit import default_actor as default_actor  # re-exported: its old home
+from trainsmart.state.audit import write_audit
 from trainsmart.state.db import Database
 
 _VERSION = re.compile(r"^v(\d+)$")
@@ -48,15 +48,6 @@ class Candidate:
     version: str
     shadow: bool
     set_at: float
-
-
-def default_actor() -> str:
-    """Who is acting: ``$TRAINSMART_ACTOR`` or the OS user."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return os.environ.get("TRAINSMART_ACTOR", f"user:{user}")
 
 
 class Registry:
@@ -203,8 +194,19 @@ class Registry:
             ).rowcount:
                 self._audit(conn, name, "candidate-clear", version, None, actor, "promoted")
 
-    def rollback(self, name: str, *, actor: str | None = None, reason: str) -> str:
-        """Put back the version that was in production before the current one."""
+    def rollback(
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        reason: str,
+        only_if_current: str | None = None,
+    ) -> str:
+        """Put back the version that was in production before the current one.
+
+        With ``only_if_current``, roll back only while that version is still in production
+        (the monitor's automatic rollback must not undo a promotion made meanwhile).
+        """
         check_name(name, "model")
         with self.db.transaction() as conn:
             rows = conn.execute(
@@ -218,6 +220,11 @@ class Registry:
                     + ("" if rows else " (nothing is in production)")
                 )
             current, previous = str(rows[0]["version"]), str(rows[1]["version"])
+            if only_if_current is not None and current != only_if_current:
+                raise RegistryError(
+                    f"{name}: production moved from {only_if_current} to {current} meanwhile; "
+                    "nothing was rolled back"
+                )
             conn.execute(
                 "DELETE FROM production WHERE model = ? AND position = ?",
                 (name, rows[0]["position"]),
@@ -299,11 +306,30 @@ class Registry:
         row = conn.execute("SELECT version FROM candidate WHERE model = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
-    def audit(self, name: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        sql = "SELECT * FROM audit" + (" WHERE model = ?" if name else "")
-        args: tuple[Any, ...] = (name,) if name else ()
+    def audit(
+        self, name: str | None = None, limit: int = 100, *, action: str | None = None
+    ) -> list[AuditEntry]:
+        """Audit rows, newest first (of one model and one action when given)."""
+        sql, args = "SELECT * FROM audit WHERE 1=1", list[Any]()
+        if name:
+            sql, args = sql + " AND model = ?", [*args, name]
+        if action:
+            sql, args = sql + " AND action = ?", [*args, action]
         rows = self.db.connection().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [AuditEntry(**dict(r)) for r in rows]
+
+    def promotion(self, name: str, version: str) -> AuditEntry | None:
+        """The latest promotion that made ``version`` production (None: none recorded)."""
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT * FROM audit WHERE model = ? AND action = 'promote' AND to_version = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (name, version),
+            )
+            .fetchone()
+        )
+        return None if row is None else AuditEntry(**dict(row))
 
     @staticmethod
     def _audit(
@@ -315,8 +341,4 @@ class Registry:
         actor: str | None,
         reason: str,
     ) -> None:
-        conn.execute(
-            "INSERT INTO audit (ts, model, action, from_version, to_version, actor, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), name, action, from_version, to_version, actor or default_actor(), reason),
-        )
+        write_audit(conn, name, action, from_version, to_version, actor, reason)

@@ -9,7 +9,7 @@ table has one owner module here (the pointers' owner is ``trainsmart.registry``)
 
 from trainsmart.state.db import Database
 from trainsmart.state.inputlog import InputLog, LoggedRow
-from trainsmart.state.jobs import Job, JobStatus, JobStore
+from trainsmart.state.jobs import Job, JobStatus, JobStore, Trigger
 from trainsmart.state.shadowlog import ShadowLog, ShadowPair, agreement
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "LoggedRow",
     "ShadowLog",
     "ShadowPair",
+    "Trigger",
     "agreement",
 ]

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 2
-"""2: tables ``candidate`` and ``shadow`` (added by ``CREATE IF NOT EXISTS``)."""
+SCHEMA_VERSION = 3
+"""2: tables ``candidate`` and ``shadow`` (added by ``CREATE IF NOT EXISTS``).
+3: job columns ``trigger``, ``actor``, ``champion_version``, ``version`` (added to an older
+file by :data:`JOB_COLUMNS`), tables ``webhook_alerts`` and ``promotion_checks``."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -79,12 +81,42 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     pid INTEGER,
     log_path TEXT,
-    result TEXT
+    result TEXT,
+    trigger TEXT NOT NULL DEFAULT 'drift',
+    actor TEXT NOT NULL DEFAULT 'monitor',
+    champion_version TEXT,
+    version TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_in_flight
     ON jobs (model) WHERE status IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS webhook_alerts (
+    group_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    job_id INTEGER NOT NULL,
+    PRIMARY KEY (group_key, fingerprint, starts_at)
+);
+CREATE TABLE IF NOT EXISTS promotion_checks (
+    audit_id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ts REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
+
+JOB_COLUMNS = {
+    "trigger": "TEXT NOT NULL DEFAULT 'drift'",
+    "actor": "TEXT NOT NULL DEFAULT 'monitor'",
+    "champion_version": "TEXT",
+    "version": "TEXT",
+}
+"""Columns of ``jobs`` added in schema 3; a file made before gets them on open (a manual
+job's reason starts with 'manual', so its trigger is set from it)."""
 
 
 class Database:
@@ -104,6 +136,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
         with self.transaction() as conn:
+            _add_job_columns(conn)
             if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             else:  # the new tables were just created; record that this file has them
@@ -146,3 +179,16 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _add_job_columns(conn: sqlite3.Connection) -> None:
+    """Add the schema-3 job columns to an older file (inside the caller's transaction, so
+    two processes opening it at once do not both add them)."""
+    present = {str(r[1]) for r in conn.execute("PRAGMA table_info(jobs)")}
+    missing = [name for name in JOB_COLUMNS if name not in present]
+    for name in missing:
+        conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {JOB_COLUMNS[name]}")
+    if "trigger" in missing:
+        conn.execute(
+            "UPDATE jobs SET trigger = 'manual', actor = 'unknown' WHERE reason LIKE 'manual%'"
+        )

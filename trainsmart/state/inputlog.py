@@ -138,6 +138,30 @@ class InputLog:
         )
         return [_row(r) for r in reversed(list(records))]
 
+    def labelled_version(
+        self,
+        model: str,
+        version: str,
+        limit: int,
+        *,
+        since: float | None = None,
+        before: float | None = None,
+    ) -> list[LoggedRow]:
+        """The ``limit`` most recent labelled rows served by ``model``/``version`` (served at
+        or after ``since``, before ``before``, when given), oldest first."""
+        sql = (
+            "SELECT i.*, f.label AS label FROM inputs i JOIN feedback f"
+            " ON f.request_id = i.request_id AND f.row_index = i.row_index"
+            " WHERE i.model = ? AND i.version = ?"
+        )
+        args: list[Any] = [model, version]
+        if since is not None:
+            sql, args = sql + " AND i.ts >= ?", [*args, since]
+        if before is not None:
+            sql, args = sql + " AND i.ts < ?", [*args, before]
+        records = self.db.connection().execute(sql + " ORDER BY i.id DESC LIMIT ?", (*args, limit))
+        return [_row(r) for r in reversed(list(records))]
+
     def recent(self, model: str, limit: int) -> list[LoggedRow]:
         """The ``limit`` most recent rows of ``model``, oldest first."""
         records = self.db.connection().execute(

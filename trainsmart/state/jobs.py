@@ -1,4 +1,12 @@
-"""The retrain jobs table: queued -> running -> succeeded | rejected | failed."""
+"""The retrain jobs table: queued -> running -> succeeded | rejected | failed.
+
+Each job records what triggered it (``drift``, ``webhook``, ``schedule`` or ``manual``),
+who (``monitor``, ``alertmanager``, the user) and why, the champion it was measured
+against and the version it produced, its process id and log. Creating and finishing a
+job writes an audit row in the same transaction (``retrain-requested``, then
+``retrain-succeeded``, ``retrain-rejected`` or ``retrain-failed``), so ``trainsmart
+models audit`` tells the whole story beside promotions and rollbacks.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from trainsmart.errors import NotFound
+from trainsmart.state.audit import write_audit
 from trainsmart.state.db import Database
 
 
@@ -25,6 +34,19 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.REJECTED, JobStatus.FAILED)
 
 
+class Trigger(StrEnum):
+    """What asked for a retrain."""
+
+    DRIFT = "drift"
+    """K consecutive drifted windows (monitoring/policy.py)."""
+    WEBHOOK = "webhook"
+    """A firing Alertmanager alert (monitoring/webhook.py)."""
+    SCHEDULE = "schedule"
+    """monitoring.retrain_every_s elapsed since the last job."""
+    MANUAL = "manual"
+    """``trainsmart retrain``."""
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -37,6 +59,18 @@ class Job:
     pid: int | None
     log_path: str | None
     result: dict[str, Any] | None
+    trigger: Trigger = Trigger.DRIFT
+    actor: str = "monitor"
+    champion_version: str | None = None
+    """The production version when the job was created (then: the one it was compared with)."""
+    version: str | None = None
+    """The version the job registered (promoted, or set as shadow candidate)."""
+
+    @property
+    def outcome(self) -> str:
+        """The reason of a finished job's result (or its error); '' before it finishes."""
+        result = self.result or {}
+        return str(result.get("reason") or result.get("error") or "")
 
 
 def _job(r: sqlite3.Row) -> Job:
@@ -51,6 +85,10 @@ def _job(r: sqlite3.Row) -> Job:
         pid=r["pid"],
         log_path=r["log_path"],
         result=json.loads(r["result"]) if r["result"] else None,
+        trigger=Trigger(r["trigger"]),
+        actor=r["actor"],
+        champion_version=r["champion_version"],
+        version=r["version"],
     )
 
 
@@ -60,15 +98,46 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, model: str, reason: str) -> Job | None:
-        """Queue a job; None if one is already in flight for ``model``."""
+    def create(
+        self,
+        model: str,
+        reason: str,
+        *,
+        trigger: Trigger = Trigger.DRIFT,
+        actor: str = "monitor",
+        champion_version: str | None = None,
+        running_pid: int | None = None,
+        log_path: str | None = None,
+    ) -> Job | None:
+        """Queue a job (audited); None if one is already in flight for ``model``.
+
+        With ``running_pid`` the job is created already running in that process (a
+        manual ``trainsmart retrain``), so no monitor ever sees it queued and starts it.
+        """
+        now = time.time()
+        status = JobStatus.QUEUED if running_pid is None else JobStatus.RUNNING
         try:
             with self.db.transaction() as conn:
                 cur = conn.execute(
-                    "INSERT INTO jobs (model, status, reason, created_at) VALUES (?, ?, ?, ?)",
-                    (model, JobStatus.QUEUED.value, reason, time.time()),
+                    "INSERT INTO jobs (model, status, reason, created_at, started_at, pid,"
+                    " log_path, trigger, actor, champion_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        model,
+                        status.value,
+                        reason,
+                        now,
+                        None if running_pid is None else now,
+                        running_pid,
+                        log_path,
+                        Trigger(trigger).value,
+                        actor,
+                        champion_version,
+                    ),
                 )
                 job_id = cur.lastrowid
+                why = f"job {job_id} ({Trigger(trigger).value}): {reason}"
+                write_audit(conn, model, "retrain-requested", champion_version, None, actor, why)
         except sqlite3.IntegrityError:
             return None
         assert job_id is not None
@@ -81,6 +150,7 @@ class JobStore:
         return _job(r)
 
     def list(self, model: str | None = None, limit: int = 50) -> list[Job]:
+        """Jobs, newest first (of ``model`` when given)."""
         sql = "SELECT * FROM jobs" + (" WHERE model = ?" if model else "")
         args: tuple[Any, ...] = (model,) if model else ()
         rows = self.db.connection().execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
@@ -104,18 +174,41 @@ class JobStore:
             )
 
     def finish(self, job_id: int, status: JobStatus, result: dict[str, Any] | None = None) -> None:
-        """Set a final status once; a job already finished keeps its first outcome."""
+        """Set a final status once (audited); a job already finished keeps its first outcome.
+
+        ``result["champion_version"]`` and ``result["version"]`` (a retrain outcome has
+        both) are also stored in their columns.
+        """
         if not status.finished:
             raise ValueError(f"{status} is not a final job status")
+        result = result or {}
+        champion, version = result.get("champion_version"), result.get("version")
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, result = ?"
+            changed = conn.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, result = ?,"
+                " champion_version = COALESCE(?, champion_version), version = ?"
                 " WHERE id = ? AND status IN ('queued', 'running')",
-                (status.value, time.time(), json.dumps(result or {}), job_id),
-            )
+                (status.value, time.time(), json.dumps(result), champion, version, job_id),
+            ).rowcount
+            if changed:
+                row = conn.execute(
+                    "SELECT model, champion_version FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+                why = result.get("reason") or result.get("error") or "no reason recorded"
+                write_audit(
+                    conn,
+                    row["model"],
+                    f"retrain-{status.value}",
+                    row["champion_version"],
+                    version,
+                    f"retrain-job:{job_id}",
+                    f"job {job_id}: {why}",
+                )
 
-    def counts(self) -> dict[str, int]:
-        rows = self.db.connection().execute("SELECT status, count(*) FROM jobs GROUP BY status")
+    def counts(self, model: str | None = None) -> dict[str, int]:
+        """Jobs per status (of ``model`` when given); statuses without a job are left out."""
+        sql = "SELECT status, count(*) FROM jobs" + (" WHERE model = ?" if model else "")
+        rows = self.db.connection().execute(sql + " GROUP BY status", (model,) if model else ())
         return {r[0]: int(r[1]) for r in rows}
 
     def last_created(self, model: str) -> Job | None:
