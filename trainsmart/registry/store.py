@@ -187,12 +187,12 @@ class Registry:
                 "INSERT INTO production (model, position, version) VALUES (?, ?, ?)",
                 (name, position, version),
             )
-            self._audit(conn, name, "promote", current, version, actor, reason)
+            write_audit(conn, name, "promote", current, version, actor, reason)
             # promoting the candidate ends its candidacy: it is production now
             if conn.execute(
                 "DELETE FROM candidate WHERE model = ? AND version = ?", (name, version)
             ).rowcount:
-                self._audit(conn, name, "candidate-clear", version, None, actor, "promoted")
+                write_audit(conn, name, "candidate-clear", version, None, actor, "promoted")
 
     def rollback(
         self,
@@ -229,7 +229,7 @@ class Registry:
                 "DELETE FROM production WHERE model = ? AND position = ?",
                 (name, rows[0]["position"]),
             )
-            self._audit(conn, name, "rollback", current, previous, actor, reason)
+            write_audit(conn, name, "rollback", current, previous, actor, reason)
         return previous
 
     # -- candidate pointer ------------------------------------------------------------------
@@ -262,7 +262,7 @@ class Registry:
                 (name, version, int(shadow), chosen.set_at),
             )
             why = f"{reason} (shadow {'on' if shadow else 'off'})"
-            self._audit(conn, name, "candidate", before, version, actor, why)
+            write_audit(conn, name, "candidate", before, version, actor, why)
         return chosen
 
     def set_shadow(
@@ -278,7 +278,7 @@ class Registry:
                 )
             conn.execute("UPDATE candidate SET shadow = ? WHERE model = ?", (int(enabled), name))
             action = "shadow-on" if enabled else "shadow-off"
-            self._audit(conn, name, action, version, version, actor, reason)
+            write_audit(conn, name, action, version, version, actor, reason)
             row = conn.execute("SELECT set_at FROM candidate WHERE model = ?", (name,)).fetchone()
         return Candidate(name, version, enabled, float(row[0]))
 
@@ -290,7 +290,7 @@ class Registry:
             version = self._candidate_version(conn, name)
             if version is not None:
                 conn.execute("DELETE FROM candidate WHERE model = ?", (name,))
-                self._audit(conn, name, "candidate-clear", version, None, actor, reason)
+                write_audit(conn, name, "candidate-clear", version, None, actor, reason)
         return version
 
     @staticmethod
@@ -330,15 +330,3 @@ class Registry:
             .fetchone()
         )
         return None if row is None else AuditEntry(**dict(row))
-
-    @staticmethod
-    def _audit(
-        conn: Any,
-        name: str,
-        action: str,
-        from_version: str | None,
-        to_version: str | None,
-        actor: str | None,
-        reason: str,
-    ) -> None:
-        write_audit(conn, name, action, from_version, to_version, actor, reason)
