@@ -66,7 +66,9 @@ def test_crash_mid_promotion_leaves_the_old_pointer(
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk gone while writing the audit row")
 
-    monkeypatch.setattr(Registry, "_audit", staticmethod(crash))
+    import trainsmart.registry.store as store
+
+    monkeypatch.setattr(store, "write_audit", crash)
     with pytest.raises(OSError):
         registry.promote("fair", v2, reason="will crash")
     assert registry.production("fair") == v1
