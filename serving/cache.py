@@ -94,6 +94,9 @@ class LRUCache(PredictionCache):
         self._data: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
         self._evicted = None if metrics is None else metrics.cache_evictions.labels(self.backend)
+        if metrics is not None:  # an LRU never errs and has no breaker: both series read 0
+            metrics.cache_errors.labels(self.backend)
+            metrics.cache_breaker_open.labels(self.backend).set(0)
 
     def __len__(self) -> int:
         return len(self._data)

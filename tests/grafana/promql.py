@@ -61,14 +61,15 @@ def dashboard() -> dict[str, Any]:
     return dict(json.loads(BOARD.read_text()))
 
 
-def substitute(expr: str) -> str:
-    """Replace ``$var`` and ``${var}`` by the values of :data:`VARIABLES`."""
+def substitute(expr: str, overrides: dict[str, str] | None = None) -> str:
+    """Replace ``$var`` and ``${var}`` by the values of :data:`VARIABLES` (or ``overrides``)."""
+    values = {**VARIABLES, **(overrides or {})}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
-        if name not in VARIABLES:
+        if name not in values:
             raise KeyError(f"no test value for Grafana variable ${name} in {expr!r}")
-        return VARIABLES[name]
+        return values[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
 
