@@ -12,9 +12,11 @@ that Prometheus (read out of the dashboard JSON, so a renamed metric breaks this
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from trainsmart.state import JobStore
 pytestmark = pytest.mark.server
 
 TOKEN = "live-webhook-token"
+ALERT = "TrainsmartDatasetDrift"
 WINDOW = 100
 ALL = {"instance": ".*"}  # the board's instance variable set to All: service and monitor
 
@@ -92,8 +95,17 @@ def _alert_state(api: str, name: str) -> str | None:
     return None
 
 
-def _send(client: httpx.Client, frame: pd.DataFrame) -> None:
+PACE_S = float(os.environ.get("TRAINSMART_BOARD_PACE_S", "0"))
+"""Pause between batches: 0 in the suite; about 1 s when rendering the README picture, so
+the rate and latency panels have a minute of traffic to show."""
+
+
+def _send(
+    client: httpx.Client, frame: pd.DataFrame, after: Callable[[], object] = lambda: None
+) -> None:
     for start in range(0, len(frame), 20):
+        time.sleep(PACE_S)
+        after()
         rows = [
             {k: (None if v != v else float(v)) for k, v in r.items()}
             for r in frame.iloc[start : start + 20].to_dict(orient="records")
@@ -152,13 +164,13 @@ def test_drift_fires_reaches_the_webhook_starts_one_retrain_and_fills_every_pane
         with httpx.Client(base_url=service.url, timeout=30.0) as client:
             _send(client, rest.iloc[: 2 * WINDOW])
             time.sleep(4)  # two calm windows, scraped
-            assert _alert_state(api, "TrainsmartDatasetDrift") is None
+            assert _alert_state(api, ALERT) is None
             drifted = shifted.iloc[: 3 * WINDOW].copy()
             drifted.loc[drifted.index[-5:], "age"] = np.nan  # the data-quality panel's rows
-            _send(client, drifted)
+            _send(client, drifted, lambda: states.append(_alert_state(api, ALERT)))
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and "firing" not in states:
-                states.append(_alert_state(api, "TrainsmartDatasetDrift"))
+                states.append(_alert_state(api, ALERT))
                 time.sleep(0.3)
         jobs = JobStore(registry.db)
         deadline = time.monotonic() + 30
@@ -167,6 +179,8 @@ def test_drift_fires_reaches_the_webhook_starts_one_retrain_and_fills_every_pane
         time.sleep(5)  # Alertmanager and the monitor have had time to start a second one
         started = jobs.list("fair")
         queries = [(q.where, substitute(q.expr, ALL)) for q in dashboard_queries(dashboard())]
+        picture = Path(os.environ.get("TRAINSMART_BOARD_PNG", tmp_path / "board.png"))
+        _renderer().render(f"http://127.0.0.1:{at.prometheus_port}", picture, minutes=2.0)
         empty = [
             where
             for where, expr in queries
@@ -185,3 +199,19 @@ def test_drift_fires_reaches_the_webhook_starts_one_retrain_and_fills_every_pane
     assert started[0].trigger == "webhook", started[0]
     assert "TrainsmartDatasetDrift" in started[0].reason
     assert empty == [], f"panels with no series: {empty}"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
+
+
+def _renderer() -> Any:
+    """grafana/render.py by path (grafana/ is not a package)."""
+    import importlib.util
+
+    from tests.grafana.promql import GRAFANA
+
+    spec = importlib.util.spec_from_file_location(
+        "trainsmart_grafana_render", GRAFANA / "render.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
