@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,10 +18,25 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+    latencies_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @classmethod
+    def merge(cls, parts: list[LoadResult]) -> LoadResult:
+        """Rounds of the same measurement as one: requests per second over their summed
+        time, percentiles over every request's latency."""
+        latencies = np.concatenate([np.asarray(p.latencies_ms) for p in parts])
+        return cls(
+            sum(p.requests for p in parts),
+            sum(p.failures for p in parts),
+            sum(p.seconds for p in parts),
+            float(np.percentile(latencies, 50)),
+            float(np.percentile(latencies, 99)),
+            tuple(latencies.tolist()),
+        )
 
 
 async def _run(url: str, bodies: list[Any], concurrency: int, total: int) -> LoadResult:
@@ -53,6 +68,7 @@ async def _run(url: str, bodies: list[Any], concurrency: int, total: int) -> Loa
         seconds,
         float(np.percentile(lat, 50)),
         float(np.percentile(lat, 99)),
+        tuple(lat.tolist()),
     )
 
 

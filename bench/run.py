@@ -28,7 +28,7 @@ import numpy as np
 from bench.cache import cache_latencies, cache_table, local_redis
 from bench.compression import compression_section
 from bench.drift import serving_during_checks, speed_section, validity_section
-from bench.http import HttpRow, scaling_line, serving_sweep, sweep_table, variant_rows
+from bench.http import HttpRow, Rows, scaling_line, serving_sweep, sweep_table, variant_rows
 from bench.latency import Latency, model_latencies
 
 if TYPE_CHECKING:
@@ -70,11 +70,13 @@ def latency_table(latencies: list[Latency]) -> list[str]:
 
 
 HTTP_NOTES = [
-    "One row per request, the same payloads for both; the echo service is mounted on",
-    "BentoML exactly like the real one (`bench/echo_service.py`). `/predict` runs with",
-    "validation, ONNX Runtime, the cache, the SQLite input log and metrics all on. Each",
-    "`/predict` row is compared with the echo floor measured at the same concurrency and",
-    "worker count in this run. The load generator (Python, httpx) shares the machine's",
+    "One row per request; the echo service is mounted on BentoML exactly like the real",
+    "one (`bench/echo_service.py`). `/predict` runs with validation, ONNX Runtime, the",
+    "cache, the SQLite input log and metrics all on; a cache-miss request carries a row",
+    "never sent before. Both services run at once and each measurement alternates",
+    "between them in 3 rounds, so each `/predict` row is compared with the echo floor",
+    "measured in the same rounds at the same concurrency and worker count. The load",
+    "generator (Python, httpx) shares the machine's",
     "cores with the server, so on a 2-core machine differences under about 10% are within",
     "run-to-run noise, and a second worker competes with the generator for the same cores.",
 ]
@@ -163,7 +165,8 @@ def main() -> None:
     frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
     records = frame.astype(float).to_dict(orient="records")
     bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
-    http: list[HttpRow] = serving_sweep(config, bodies, bodies[0], total=args.requests)
+    rows = Rows(records)
+    http: list[HttpRow] = serving_sweep(config, rows, bodies[0], total=args.requests)
     sections.append(
         [
             "## 2. HTTP: `/predict` vs a bare BentoML echo endpoint",
@@ -177,9 +180,8 @@ def main() -> None:
     )
     extra: list[HttpRow] = variant_rows(
         config,
-        bodies,
+        rows,
         bodies[0],
-        http,
         name="batching",
         env={"TRAINSMART_SERVING__BATCHING": "true"},
         concurrencies=(16, 64),
@@ -189,9 +191,8 @@ def main() -> None:
         if redis_url is not None:
             extra += variant_rows(
                 config,
-                bodies,
+                rows,
                 bodies[0],
-                http,
                 name="Redis cache",
                 env={
                     "TRAINSMART_SERVING__CACHE_BACKEND": "redis",
@@ -207,7 +208,8 @@ def main() -> None:
         [
             "## 3. `/predict` with adaptive batching and with the shared Redis cache",
             "",
-            "Same payloads and floor as section 2 (1 worker). Batching: "
+            "Same payloads as section 2, 1 worker, each beside its own echo floor measured in "
+            "the same rounds. Batching: "
             "`serving.batching: true`, max 256 rows, no wait. Redis: a local `redis-server`, "
             "`serving.cache_backend: redis`.",
             "",

@@ -6,9 +6,12 @@ parsed by ``serving.http``, not by FastAPI, so every 4xx is ours:
 ``{"error": ..., "field": ...}``. The body limit is the predictor's
 ``settings.max_body_bytes``. The Open Inference Protocol routes (``/v2/...``)
 come from ``serving.v2``, the admin routes (``/admin/...``) from ``serving.admin``.
+Small requests are answered on the event loop, larger ones in the thread pool
+(``serving.http.answer``).
 
 Security (``trainsmart.auth``): with ``serving.api_keys`` set, /predict, /feedback
-and /v2 infer need one of the keys (``Authorization: Bearer KEY`` or ``X-API-Key``);
+and /v2 infer need one of the keys (``Authorization: Bearer KEY`` or ``X-API-Key``),
+checked inline by ``check_api_key``;
 the admin routes need ``serving.admin_token`` and answer 403 while it is unset.
 Health, metadata and BentoML's /metrics, /livez, /readyz stay open.
 """
@@ -19,17 +22,23 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.admin import add_admin_routes
-from serving.http import OPTIONAL_AUTH, ErrorResponse, body_schema, read_json
+from serving.http import (
+    API_KEY_AUTH,
+    ErrorResponse,
+    answer,
+    body_schema,
+    document_api_keys,
+    read_json,
+)
 from serving.predictor import Predictor
 from serving.v2 import add_v2_routes
-from trainsmart.auth import api_key_guard
+from trainsmart.auth import check_api_key
 from trainsmart.errors import TrainsmartError
 
 logger = logging.getLogger(__name__)
@@ -126,8 +135,6 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             status_code=500,
         )
 
-    api_key = Security(api_key_guard(lambda: get_predictor().settings.api_keys))
-
     def add_route(
         path: str,
         handler: Callable[[Predictor, Any], dict[str, Any]],
@@ -139,9 +146,11 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
 
         async def endpoint(request: Request) -> JSONResponse:
             predictor = get_predictor()
+            settings = predictor.settings
             with predictor.timed(name):
-                body = await read_json(request, predictor.settings.max_body_bytes)
-                return JSONResponse(await run_in_threadpool(handler, predictor, body))
+                check_api_key(request.headers, settings.api_keys)
+                body = await read_json(request, settings.max_body_bytes)
+                return JSONResponse(await answer(settings, request, handler, predictor, body))
 
         app.add_api_route(
             path,
@@ -151,8 +160,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             summary=summary,
             response_model=response_model,
             responses=ERRORS,
-            dependencies=[api_key],
-            openapi_extra={**body_schema(request_model), **OPTIONAL_AUTH},
+            openapi_extra={**body_schema(request_model), **API_KEY_AUTH},
         )
 
     add_route(
@@ -163,6 +171,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
         "Record the true label (class or value) of a served row",
     )  # fmt: skip
-    add_v2_routes(app, get_predictor, infer_dependencies=[api_key])
+    add_v2_routes(app, get_predictor)
     add_admin_routes(app, get_predictor)
+    document_api_keys(app)
     return app

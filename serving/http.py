@@ -7,11 +7,15 @@ the one error shape ``{"error": ..., "field": ...}`` (``ErrorResponse``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from serving.settings import ServingSettings
+from trainsmart.auth import API_KEY_SCHEMES, API_KEY_SECURITY
 from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -20,10 +24,43 @@ class ErrorResponse(BaseModel):
     field: str | None = None
 
 
-OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
-"""``openapi_extra`` of a route guarded by ``trainsmart.auth.api_key_guard``: FastAPI
-appends this empty requirement to the API-key schemes, which in OpenAPI means "or no
-credentials", as keys are needed only when ``serving.api_keys`` is set."""
+API_KEY_AUTH: dict[str, Any] = {"security": API_KEY_SECURITY}
+"""``openapi_extra`` of a route that calls ``trainsmart.auth.check_api_key``: either
+API-key scheme, or (the empty requirement) no credentials, as keys are needed only when
+``serving.api_keys`` is set. ``document_api_keys`` adds the schemes themselves."""
+
+R = TypeVar("R")
+
+
+def document_api_keys(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI document declare the API-key schemes that ``API_KEY_AUTH``
+    routes name (FastAPI only declares the schemes of its own security dependencies)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes.update(API_KEY_SCHEMES)
+        return app.openapi_schema or document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def answer(
+    settings: ServingSettings, request: Request, handler: Callable[..., R], *args: Any
+) -> R:
+    """``handler(*args)`` for ``request`` (whose body was read): on the event loop when the
+    body is small and the handler cannot wait on other requests (no batching, no Redis
+    round trip), else in the thread pool (``serving.inline_max_body_bytes``)."""
+    size = len(await request.body())  # already read: cached by Starlette
+    if (
+        size <= settings.inline_max_body_bytes
+        and not settings.batching
+        and settings.cache_backend != "redis"
+    ):
+        return handler(*args)
+    return await run_in_threadpool(handler, *args)
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -48,6 +48,11 @@ class ServingSettings(BaseModel):
     """Requests with more rows get a 413 (/predict and /v2 infer)."""
     max_body_bytes: PosInt = 8 * 1024 * 1024
     """Largest request body accepted, in bytes (default 8 MiB); a larger one gets a 413."""
+    inline_max_body_bytes: Annotated[int, Field(ge=0)] = 16 * 1024
+    """Requests with a body up to this size are answered on the event loop, without the
+    hop to a worker thread (which costs more than predicting a few rows); larger ones,
+    and every request when batching or the Redis cache is on (they wait on others), go
+    to the thread pool. 0: always the thread pool."""
     ort_intra_op_threads: Annotated[int, Field(ge=0)] = 0
     """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""
     ort_inter_op_threads: Annotated[int, Field(ge=0)] = 0

@@ -21,16 +21,15 @@ Errors are ``{"error": ..., "field": ...}``. JSON tensors only: the binary data 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 import trainsmart
-from serving.http import OPTIONAL_AUTH, ErrorResponse, body_schema, read_json
+from serving.http import API_KEY_AUTH, ErrorResponse, answer, body_schema, read_json
 from serving.predictor import Predictor
 from serving.tensors import (
     InferenceRequest,
@@ -40,6 +39,7 @@ from serving.tensors import (
     parse_request,
     requested_outputs,
 )
+from trainsmart.auth import check_api_key
 from trainsmart.errors import ModelNotServed, NotReady, UnsupportedMediaType
 from trainsmart.registry import InputContract
 from trainsmart.registry.names import check_name
@@ -166,10 +166,9 @@ def _infer(predictor: Predictor, body: Any, version: str | None) -> dict[str, An
 def add_v2_routes(
     app: FastAPI,
     get_predictor: Callable[[], Predictor],
-    infer_dependencies: Sequence[Any] = (),
 ) -> None:
-    """Add the Open Inference Protocol routes to ``app``; ``infer_dependencies`` guard the
-    infer routes (the API-key check of ``serving.api``)."""
+    """Add the Open Inference Protocol routes to ``app``; the infer routes need an API key
+    when ``serving.api_keys`` is set (``trainsmart.auth.check_api_key``)."""
 
     def get(
         path: str,
@@ -207,7 +206,9 @@ def add_v2_routes(
 
     async def infer(request: Request, name: str, version: str | None) -> JSONResponse:
         predictor = get_predictor()
+        settings = predictor.settings
         with predictor.timed("v2_infer"):
+            check_api_key(request.headers, settings.api_keys)
             _served(predictor, name, version)
             if "inference-header-content-length" in request.headers:
                 raise UnsupportedMediaType(
@@ -215,8 +216,8 @@ def add_v2_routes(
                     "supported; send JSON data (tritonclient: binary_data=False)",
                     field="Inference-Header-Content-Length",
                 )
-            body = await read_json(request, predictor.settings.max_body_bytes, untyped_ok=True)
-            return JSONResponse(await run_in_threadpool(_infer, predictor, body, version))
+            body = await read_json(request, settings.max_body_bytes, untyped_ok=True)
+            return JSONResponse(await answer(settings, request, _infer, predictor, body, version))
 
     async def model_infer(request: Request, name: str) -> JSONResponse:
         return await infer(request, name, None)
@@ -242,6 +243,5 @@ def add_v2_routes(
             path, endpoint, methods=["POST"], response_model=InferenceResponse,
             responses=INFER_ERRORS, tags=["Open Inference Protocol v2"],
             summary="Predict with JSON tensors (Open Inference Protocol v2)",
-            dependencies=list(infer_dependencies),
-            openapi_extra={**body_schema(InferenceRequest), **OPTIONAL_AUTH},
+            openapi_extra={**body_schema(InferenceRequest), **API_KEY_AUTH},
         )  # fmt: skip

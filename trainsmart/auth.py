@@ -1,13 +1,14 @@
 """Bearer tokens for HTTP endpoints: the service's API keys and admin token.
 
-Two guards, both FastAPI dependencies that also declare their security scheme so that
-``/openapi.json`` documents it on the routes they protect:
+Two checks:
 
-- ``api_key_guard``: ``serving.api_keys``. When the list is non-empty, a request needs
+- ``check_api_key``: ``serving.api_keys``. When the list is non-empty, a request needs
   ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with one of the keys; when it is
-  empty the routes are open.
-- ``admin_guard``: ``serving.admin_token``, as ``Authorization: Bearer TOKEN`` only.
-  When no token is set the admin routes are disabled: 403 for everyone.
+  empty the routes are open. A plain call made by the prediction endpoints (on the hot
+  path); ``API_KEY_SCHEMES`` and ``API_KEY_SECURITY`` document it in ``/openapi.json``.
+- ``admin_guard``: ``serving.admin_token``, as ``Authorization: Bearer TOKEN`` only, a
+  FastAPI dependency that declares its scheme. When no token is set the admin routes
+  are disabled: 403 for everyone.
 
 Every refusal is the same ``401 {"error": "unauthorized"}`` with ``WWW-Authenticate:
 Bearer``: the caller is not told whether the header was missing, malformed or wrong.
@@ -21,28 +22,38 @@ other servers (the monitor) can reuse them.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from trainsmart.errors import Forbidden, Unauthorized
 
 ADMIN_DISABLED = "admin endpoints are disabled; set serving.admin_token"
 
-API_KEY_BEARER = HTTPBearer(
-    scheme_name="ApiKeyBearer",
-    description="One of `serving.api_keys` as `Authorization: Bearer KEY`; needed only when "
-    "api_keys is set.",
-    auto_error=False,
-)
-API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key",
-    scheme_name="ApiKeyHeader",
-    description="One of `serving.api_keys` as `X-API-Key: KEY`; needed only when api_keys is set.",
-    auto_error=False,
-)
+API_KEY_SCHEMES: dict[str, dict[str, Any]] = {
+    "ApiKeyBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "One of `serving.api_keys` as `Authorization: Bearer KEY`; needed "
+        "only when api_keys is set.",
+    },
+    "ApiKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "One of `serving.api_keys` as `X-API-Key: KEY`; needed only when "
+        "api_keys is set.",
+    },
+}
+"""OpenAPI security schemes of the routes ``check_api_key`` guards."""
+API_KEY_SECURITY: list[dict[str, list[str]]] = [
+    *({name: list[str]()} for name in API_KEY_SCHEMES),
+    {},
+]
+"""Their OpenAPI requirement: either scheme, or (the empty one) none while no keys are set."""
 ADMIN_BEARER = HTTPBearer(
     scheme_name="AdminBearer",
     description="`serving.admin_token` as `Authorization: Bearer TOKEN`. Without an admin "
@@ -76,29 +87,19 @@ def token_matches(presented: str | None, tokens: Sequence[SecretStr]) -> bool:
     return matched
 
 
-def api_key_guard(get_keys: Callable[[], Sequence[SecretStr]]) -> Guard:
-    """A dependency that lets a request through if no keys are configured, or if it
-    carries one of them (``Authorization: Bearer`` or ``X-API-Key``); else 401.
-    ``get_keys`` is called per request (the settings live in the running service)."""
+def check_api_key(headers: Mapping[str, str], keys: Sequence[SecretStr]) -> None:
+    """Let a request through if no keys are configured, or if its headers carry one of
+    them (``Authorization: Bearer`` or ``X-API-Key``); else ``Unauthorized`` (401).
 
-    async def require_api_key(
-        request: Request,
-        _bearer: HTTPAuthorizationCredentials | None = Security(API_KEY_BEARER),
-        _header: str | None = Security(API_KEY_HEADER),
-    ) -> None:
-        keys = get_keys()
-        if not keys:
-            return
-        presented = (
-            bearer_token(request.headers.get("authorization")),
-            request.headers.get("x-api-key"),
-        )
-        # evaluate both (no short-circuit) so timing does not tell which header was tried
-        results = [token_matches(p, keys) for p in presented]
-        if not any(results):
-            raise Unauthorized()
-
-    return require_api_key
+    A plain call rather than a FastAPI dependency: it runs on every prediction, and
+    FastAPI's dependency resolution costs more than the check itself."""
+    if not keys:
+        return
+    presented = (bearer_token(headers.get("authorization")), headers.get("x-api-key"))
+    # evaluate both (no short-circuit) so timing does not tell which header was tried
+    results = [token_matches(p, keys) for p in presented]
+    if not any(results):
+        raise Unauthorized()
 
 
 def admin_guard(get_token: Callable[[], SecretStr | None]) -> Guard:
