@@ -29,6 +29,15 @@ from trainsmart.state.jobs import Job, JobStatus, JobStore
 log = logging.getLogger(__name__)
 
 
+def lower_priority(niceness: int) -> int:
+    """Raise this process's nice value to at least ``niceness`` (never lower it; children
+    inherit it); the nice value it then has. A no-op where ``os.nice`` does not exist."""
+    if not hasattr(os, "nice"):
+        return 0
+    current = os.nice(0)
+    return os.nice(niceness - current) if current < niceness else current
+
+
 class JobRunner(ABC):
     """Starts retrain jobs and reports the ones that have finished."""
 

@@ -49,6 +49,10 @@ class MonitoringSettings(BaseModel):
     """Trigger retrain jobs; when off, the monitor only measures."""
     job_timeout_s: Annotated[float, Field(gt=0.0)] = 1800.0
     """A retrain job running longer is killed and marked failed."""
+    niceness: Annotated[int, Field(ge=0, le=19)] = 10
+    """CPU priority (Unix nice) of the monitor and of the retrain jobs it starts: on a
+    machine shared with the service, drift checks and training yield the CPU to
+    predictions. 0: the same priority as the service."""
 
     # -- retraining that can only make things better (issue E) --------------------------
     min_labelled_rows: Annotated[int, Field(ge=0)] | None = None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,3 +159,22 @@ def test_stop_keeps_an_outcome_the_job_already_set(settings: Settings, jobs: Job
         time.sleep(0.05)
     runner.stop()
     assert jobs.get(job.id).status == JobStatus.SUCCEEDED
+
+
+def test_lower_priority_raises_the_nice_value_never_lowers_it_and_children_inherit() -> None:
+    code = (
+        "import os, subprocess, sys\n"
+        "from monitoring.runner import lower_priority\n"
+        "print(lower_priority(5), lower_priority(3), end=' ')\n"
+        "sys.stdout.flush()\n"
+        "subprocess.run([sys.executable, '-c', 'import os; print(os.nice(0))'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    ).stdout.split()
+    start = os.nice(0)
+    assert out == [str(max(start, 5))] * 3

@@ -225,6 +225,12 @@ def test_speed_serves_the_fastest_variant_within_the_budget() -> None:
     assert statuses["fp16"] == "rejected: gpu only"
 
 
+def test_a_refusal_just_under_the_speedup_does_not_read_as_meeting_it() -> None:
+    rows = [row("fp32", 0.90, 1.0, kind="fp32", source_agreement=None), row("near", 0.90, 0.9107)]
+    assert pick(rows) == "fp32"
+    assert rows[1].status == "rejected: 1.098x fp32's speed (needs 1.1x)"
+
+
 def test_a_budget_of_zero_admits_only_variants_at_least_as_good_as_fp32() -> None:
     """Budget 0: int8 (0.895 < 0.90) is out; pruned_fp32 (0.90 = fp32's) stays in and is
     served, being 1.25x faster; pruned int8 (0.91) is better but too slow to count."""

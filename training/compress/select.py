@@ -124,7 +124,9 @@ def choose(
         if reason is None and objective == "speed":
             ratio = relative_latency(row, reference)
             if ratio is None or ratio * min_speedup > 1.0 + EPSILON:
-                shown = "unmeasured" if ratio is None else f"{1 / ratio:.2f}x fp32's speed"
+                # three decimals where two would round up to the requirement (1.098 -> 1.10)
+                digits = 3 if ratio is not None and round(1 / ratio, 2) >= min_speedup else 2
+                shown = "unmeasured" if ratio is None else f"{1 / ratio:.{digits}f}x fp32's speed"
                 reason = f"rejected: {shown} (needs {min_speedup:g}x)"
         row.status = reason or "candidate"
         if reason is None:

@@ -42,12 +42,13 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
 
     from monitoring.metrics import MonitorMetrics
     from monitoring.monitor import Monitor
-    from monitoring.runner import SubprocessJobRunner
+    from monitoring.runner import SubprocessJobRunner, lower_priority
     from monitoring.server import start_metrics_server
     from monitoring.webhook import AlertmanagerWebhook
     from trainsmart.state.alerts import AlertLedger
 
     settings = app.settings
+    niceness = lower_priority(settings.monitoring.niceness)
     metrics_registry = CollectorRegistry()
     runner = SubprocessJobRunner(settings, app.jobs)
     monitor = Monitor(
@@ -75,6 +76,7 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
         f"metrics on {base}/metrics, the latest drift report on {base}/report, the "
         f"Alertmanager webhook on {base}/webhook/alertmanager"
         + ("" if settings.monitoring.webhook_token else " (disabled: no monitoring.webhook_token)")
+        + f"; CPU priority: nice {niceness} (monitoring.niceness)"
     )
     stop = threading.Event()
 
