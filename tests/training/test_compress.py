@@ -8,6 +8,7 @@ variant file kept, so that the tests can open each one.
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from training.compress.counting import count_cost
 from training.compress.errors import CompressionError
 from training.compress.measure import CPU, CUDA, agreement
 from training.compress.prune import kept_count, prune_network
+from training.compress.quantize import X86, reduced_range
 from training.export import check_parity, export_onnx, onnx_predict
 from training.images import load_digits_dataset
 from training.pipeline import TrainedModel, TrainOutcome, encode_target, register_staged
@@ -457,3 +459,14 @@ def test_strip_keeps_the_answers_and_the_tensor_names(
     assert slim.stat().st_size < raw.stat().st_size / 1.5
     x = trained.encode(trained.splits.test.frame)
     np.testing.assert_array_equal(onnx_predict(slim, x), onnx_predict(raw, x))
+
+
+@pytest.mark.skipif(platform.machine().lower() not in X86, reason="the rule is for x86 CPUs")
+def test_int8_weights_use_7_bits_on_x86_without_vnni(tmp_path: Path) -> None:
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    vnni = tmp_path / "vnni"
+    vnni.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_vnni\n")
+    assert reduced_range(avx2) is True
+    assert reduced_range(vnni) is False
+    assert reduced_range(tmp_path / "unreadable") is True  # unknown: the safe choice

@@ -13,6 +13,10 @@ Quirks worth knowing:
   one-hot) stays float;
 * the dynamo exporter writes a stack trace and scope names into every node; they are
   stripped from every variant (:func:`strip`), which halves a small model's file;
+* x86 CPUs without VNNI multiply uint8 x int8 pairs with a 16-bit intermediate that
+  saturates (ONNX Runtime's U8S8 kernels on AVX2): on such a machine the weights are
+  quantized to 7 bits (``reduce_range``), else one row in a hundred can come out with a
+  wrong class (:func:`reduced_range`);
 * fp16 keeps float32 inputs and outputs and leaves the preprocessing in float32 (raw
   feature values can exceed fp16's range); ONNX Runtime's CPU provider runs it with casts,
   so it is a GPU candidate only.
@@ -21,7 +25,10 @@ Quirks worth knowing:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import logging
+import platform
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -37,6 +44,35 @@ STATIC_OPS = ["Conv", "Gemm", "MatMul", "MaxPool", "Relu"]
 CALIBRATION_BATCH = 64
 
 Method = Literal["minmax", "entropy", "percentile"]
+X86 = frozenset({"x86_64", "amd64", "i386", "i686"})
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
+log = logging.getLogger("training.compress")
+
+
+@functools.cache
+def reduced_range(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether int8 weights should use 7 bits on this machine: on x86 without VNNI
+    (or where the CPU flags cannot be read), ONNX Runtime's uint8 x int8 kernels
+    saturate with full-range weights; VNNI and non-x86 CPUs do not."""
+    if platform.machine().lower() not in X86:
+        return False
+    try:
+        flags = {
+            f
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("flags")
+            for f in line.split(":", 1)[1].split()
+        }
+    except OSError:
+        flags = set()
+    reduce = not (flags & VNNI_FLAGS)
+    if reduce:
+        log.info(
+            "x86 CPU without VNNI: int8 weights use 7 bits (reduce_range) to avoid "
+            "saturation in ONNX Runtime's uint8 x int8 kernels"
+        )
+    return reduce
 
 
 def prepare(raw: Path, out: Path) -> Path:
@@ -128,6 +164,7 @@ def dynamic_int8(prepared: Path, out: Path) -> Path:
                 str(staged),
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul", "Gemm"],
+                reduce_range=reduced_range(),
             )
         except Exception as exc:  # onnxruntime raises assorted error types
             raise CompressionError(
@@ -197,6 +234,7 @@ def static_int8(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
+                reduce_range=reduced_range(),
             )
         except Exception as exc:  # onnxruntime raises assorted error types
             raise CompressionError(
