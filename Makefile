@@ -23,10 +23,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q -m "not full"
 
-# every suite, including the ones marked `full` (heavier; none yet); tests that need an
+# every suite, including the ones marked `full` (heavier; none yet) and 300 fuzz examples per
+# operation (tests/reliability/test_fuzz.py) instead of 25; tests that need an
 # external server binary (redis-server, ...) fail here instead of skipping (tests/services.py)
 test-all: install
-	TRAINSMART_REQUIRE_SERVICES=1 $(PY) -m pytest -q
+	TRAINSMART_REQUIRE_SERVICES=1 TRAINSMART_FUZZ_EXAMPLES=300 $(PY) -m pytest -q
 
 bench: install
 	$(PY) -m bench.run
@@ -51,4 +52,4 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf .trainsmart runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .trainsmart runs .pytest_cache .mypy_cache .ruff_cache .hypothesis

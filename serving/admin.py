@@ -93,6 +93,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Version not in the registry"},
     409: {"model": ErrorResponse, "description": "Refused: production version, no candidate "
           "to shadow, or a bundle that cannot be loaded"},
+    413: {"model": ErrorResponse, "description": "Body over serving.max_body_bytes"},
     415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
 }  # fmt: skip
 

@@ -7,6 +7,7 @@ the one error shape ``{"error": ..., "field": ...}`` (``ErrorResponse``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,6 +31,9 @@ API-key scheme, or (the empty requirement) no credentials, as keys are needed on
 ``serving.api_keys`` is set. ``document_api_keys`` adds the schemes themselves."""
 
 R = TypeVar("R")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: paired, two of them spell one character past U+FFFF;
+alone, it parses to a string that is no Unicode text (it cannot be logged or answered)."""
 
 
 def document_api_keys(app: FastAPI) -> None:
@@ -104,12 +108,14 @@ def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
 
 
 async def read_json(request: Request, max_bytes: int, *, untyped_ok: bool = False) -> Any:
-    """The parsed JSON body, refusing other media types and bodies over ``max_bytes``.
+    """The parsed JSON body, refusing other media types, bodies over ``max_bytes`` and
+    strings that are no Unicode text (an unpaired surrogate escape: ``SURROGATE_ESCAPE``).
 
     ``untyped_ok`` accepts a body sent without a content-type (tritonclient sends none).
     """
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("application/json") and not (untyped_ok and not content_type):
+    json_type = content_type.lower().startswith("application/json")  # case-insensitive (RFC 9110)
+    if not json_type and not (untyped_ok and not content_type):
         raise UnsupportedMediaType(
             f"header 'content-type': expected application/json, got {content_type!r}",
             field="content-type",
@@ -127,6 +133,16 @@ async def read_json(request: Request, max_bytes: int, *, untyped_ok: bool = Fals
     if len(raw) > max_bytes:
         raise _too_large(len(raw), max_bytes)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+        if SURROGATE_ESCAPE.search(raw):
+            json.dumps(body, ensure_ascii=False).encode("utf-8")  # fails on an unpaired one
+    except UnicodeEncodeError as exc:
+        lone = f"\\u{ord(exc.object[exc.start]):04x}"
+        raise InvalidInput(
+            f"body: a string holds the unpaired UTF-16 surrogate {lone}, which is no Unicode "
+            "text; send the character itself, or both halves of its surrogate pair",
+            field="body",
+        ) from exc
     except (ValueError, RecursionError) as exc:
         raise InvalidInput(f"body: not valid JSON ({exc})", field="body") from exc
+    return body

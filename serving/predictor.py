@@ -269,8 +269,9 @@ class Predictor:
                 "request_id", "the request_id string from /predict", request_id
             )
         row_index = body.get("row_index", 0)
-        if isinstance(row_index, bool) or not isinstance(row_index, int) or row_index < 0:
-            raise InvalidInput.for_field("row_index", "a non-negative integer", row_index)
+        # not a bool; below 2**63: the input log looks rows up as 64-bit SQLite integers
+        if type(row_index) is not int or not 0 <= row_index < 2**63:
+            raise InvalidInput.for_field("row_index", "an integer from 0 to 2**63-1", row_index)
         if "label" not in body:
             raise InvalidInput.for_field("label", "the true class or value (missing)", None)
         logged = self.input_log.request(request_id)
