@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.settings import ServingSettings
 from trainsmart.auth import API_KEY_SCHEMES, API_KEY_SECURITY
-from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from trainsmart.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType, clip
 
 
 class ErrorResponse(BaseModel):
@@ -95,7 +95,9 @@ def parse_model(model: type[M], body: Any, example: str) -> M:
         elif error["type"] == "extra_forbidden":
             problem = f"unknown; the body takes {sorted(model.model_fields)}"
         else:
-            problem = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+            problem = (
+                f"{error['msg'][0].lower()}{error['msg'][1:]}, got {clip(repr(error['input']))}"
+            )
         raise InvalidInput(f"field '{field}': {problem} (e.g. {example})", field=field) from exc
 
 

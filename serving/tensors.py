@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from trainsmart.errors import InvalidInput
+from trainsmart.errors import InvalidInput, clip
 from trainsmart.registry import InputContract
 
 FLOAT_TYPES = ("FP16", "FP32", "FP64")
@@ -117,12 +117,12 @@ def _flatten(data: list[Any]) -> list[Any]:
 
 def _values(tensor: RequestInput, shape: str, string_ok: bool) -> list[Any]:
     """The tensor's data, flat, after checking the datatype and the length against the shape."""
-    field = f"inputs.{tensor.name}"
+    field = f"inputs.{clip(tensor.name)}"
     accepted = (*NUMERIC_TYPES, "BYTES") if string_ok else NUMERIC_TYPES
     if tensor.datatype not in accepted:
         raise InvalidInput(
             f"field '{field}.datatype': expected one of {', '.join(accepted)}, got "
-            f"{tensor.datatype!r}",
+            f"{clip(repr(tensor.datatype))}",
             field=f"{field}.datatype",
         )
     values = _flatten(tensor.data)
@@ -153,7 +153,7 @@ def decode_inputs(
     names = contract.feature_names
     if len(inputs) == 1 and inputs[0].name == contract.input_name:
         tensor = inputs[0]
-        field = f"inputs.{tensor.name}"
+        field = f"inputs.{clip(tensor.name)}"
         width = len(names)
         shapes = contract.input_shapes()  # [features], and [c, h, w] / [h, w] for images
         if not tensor.shape or tensor.shape[0] < 1 or tensor.shape[1:] not in shapes:
@@ -173,14 +173,14 @@ def decode_inputs(
     for tensor in inputs:
         if tensor.name not in names:
             raise InvalidInput(
-                f"field 'inputs.{tensor.name}': unknown input; send one tensor "
+                f"field 'inputs.{clip(tensor.name)}': unknown input; send one tensor "
                 f"'{contract.input_name}' [n, {len(names)}] or one tensor per feature {names}",
-                field=f"inputs.{tensor.name}",
+                field=f"inputs.{clip(tensor.name)}",
             )
         if tensor.name in by_name:
             raise InvalidInput(
-                f"field 'inputs.{tensor.name}': sent twice; send each feature once",
-                field=f"inputs.{tensor.name}",
+                f"field 'inputs.{clip(tensor.name)}': sent twice; send each feature once",
+                field=f"inputs.{clip(tensor.name)}",
             )
         by_name[tensor.name] = tensor
     missing = [n for n in names if n not in by_name]

@@ -26,6 +26,17 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+ECHO_LIMIT = 80
+"""Most characters of a client's input an error message repeats back."""
+FIELD_LIMIT = 200
+"""Most characters of a ``field`` path in an error (it may hold a client's key)."""
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (ending in "..."): errors echo a client's input
+    so they can find it, never in full (a 200 KB feature name must not come back)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class TrainsmartError(Exception):
     """Base of every error raised on purpose by trainsmart."""
@@ -51,14 +62,12 @@ class InvalidInput(TrainsmartError):
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.field = field
+        self.field = None if field is None else clip(field, FIELD_LIMIT)
 
     @classmethod
     def for_field(cls, field: str, expected: str, got: Any) -> InvalidInput:
-        shown = repr(got)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        return cls(f"field '{field}': expected {expected}, got {shown}", field=field)
+        field = clip(field, FIELD_LIMIT)
+        return cls(f"field '{field}': expected {expected}, got {clip(repr(got))}", field=field)
 
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
@@ -135,7 +144,7 @@ class VersionNotLoaded(NotFound):
 class RequestNotFound(NotFound):
     def __init__(self, request_id: str) -> None:
         super().__init__(
-            f"request_id '{request_id}' is not in the input log; send feedback with the "
+            f"request_id '{clip(request_id)}' is not in the input log; send feedback with the "
             "request_id returned by /predict"
         )
         self.request_id = request_id

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
-from trainsmart.errors import InvalidInput
+from trainsmart.errors import InvalidInput, clip
 
 Category = int | float | str
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -128,9 +128,9 @@ class InputContract(BaseModel):
                 )
             extra = [k for k in row if k not in known]
             if extra:
+                unknown = f"{where}.{clip(str(extra[0]))}"
                 raise InvalidInput(
-                    f"field '{where}.{extra[0]}': unknown feature; expected only {names}",
-                    field=f"{where}.{extra[0]}",
+                    f"field '{unknown}': unknown feature; expected only {names}", field=unknown
                 )
             for j, spec in enumerate(self.features):
                 field = f"{where}.{spec.name}" if locate is None else locate(i, spec.name)
