@@ -116,7 +116,8 @@ async def read_json(request: Request, max_bytes: int, *, untyped_ok: bool = Fals
     ``untyped_ok`` accepts a body sent without a content-type (tritonclient sends none).
     """
     content_type = request.headers.get("content-type", "")
-    json_type = content_type.lower().startswith("application/json")  # case-insensitive (RFC 9110)
+    # the media type before any parameters, case-insensitive (RFC 9110): not application/jsonx
+    json_type = content_type.split(";", 1)[0].strip().lower() == "application/json"
     if not json_type and not (untyped_ok and not content_type):
         raise UnsupportedMediaType(
             f"header 'content-type': expected application/json, got {content_type!r}",
