@@ -19,6 +19,7 @@ from tests.training.conftest import open_env, subsample
 from training.data import Dataset
 from training.pipeline import train_and_register
 from training.tuning import TuneResult, apply_best, load_result, study_path, tune
+from training.tuning.space import make_pruner, make_sampler
 from trainsmart.cli.main import cli
 from trainsmart.errors import ConfigError
 from trainsmart.settings import Settings
@@ -116,6 +117,16 @@ def test_grid_sampler_needs_choices_for_every_parameter(tmp_path: Path) -> None:
     assert "learning_rate (float 1e-05..0.1 log)" in message
     assert "hidden_width (int 4..32)" in message
     assert "{type: categorical, choices: [...]}" in message
+
+
+def test_random_sampler_with_hyperband_prunes_weak_trials(small: Dataset, tmp_path: Path) -> None:
+    settings = tuning_settings(tmp_path, sampler="random", pruner="hyperband")
+    tuning = settings.training.tuning
+    assert isinstance(make_sampler(tuning, 0), optuna.samplers.RandomSampler)
+    assert isinstance(make_pruner(settings.training), optuna.pruners.HyperbandPruner)
+    result = tune(settings, study_name="hb", n_trials=12, dataset=small, progress=False)
+    assert result.n_trials == 12 and result.n_complete >= 1
+    assert result.n_pruned >= 1, result  # the hopeless learning rates stop early
 
 
 def test_grid_sampler_tries_each_combination_once(small: Dataset, tmp_path: Path) -> None:
