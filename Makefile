@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install demo test test-all bench check format clean grafana stack
+.PHONY: install demo test test-all bench reliability check format clean grafana stack
 
 # torch==2.13.0 first: the CPU wheel on this machine; a bare `torch` pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -31,6 +31,11 @@ test-all: install
 
 bench: install
 	$(PY) -m bench.run
+
+# the full load test with faults (20,000 requests), its figures written to docs/reliability.md
+reliability: install
+	TRAINSMART_REQUIRE_SERVICES=1 TRAINSMART_RELIABILITY_OUT=docs/reliability.md \
+		$(PY) -m pytest -q -s tests/reliability/test_load.py
 
 # regenerate the dashboard JSON and the Grafana alert rules (tests/grafana fails when stale)
 grafana: install
