@@ -1,6 +1,11 @@
-"""A promoted bundle whose model does not match its contract is refused at load, with a
-reason, and the champion keeps serving: the checksums pass (the files are as registered),
-so only the load-time check between the ONNX graph and the contract can catch it."""
+"""Faults that must degrade, never corrupt or crash with a traceback.
+
+- A promoted bundle whose model does not match its contract is refused at load, with a
+  reason, and the champion keeps serving: the checksums pass (the files are as
+  registered), so only the load-time check between the ONNX graph and the contract can
+  catch it.
+- An unusable data directory (a file, or a state database that is not SQLite) is one
+  clear error at start that says what to check, not a traceback or a silent fallback."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from serving.api import create_api
@@ -16,6 +22,7 @@ from serving.predictor import Predictor
 from serving.runtime import ModelHolder, load_model
 from serving.settings import ServingSettings
 from tests.conftest import BundleFactory, fair_row, logistic_onnx
+from trainsmart.cli.main import cli
 from trainsmart.errors import RegistryError
 from trainsmart.registry import Registry
 
@@ -54,3 +61,26 @@ def test_a_model_that_does_not_match_its_contract_is_refused_and_the_champion_se
     response = client.post("/predict", json={"instances": [fair_row()]})
     assert response.status_code == 200, response.text
     assert response.json()["version"] == champion
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "cause"),
+    [
+        (lambda d: d.write_text("not a directory"), "File exists"),
+        (
+            lambda d: (d.mkdir(), (d / "trainsmart.db").write_bytes(b"\0garbage" * 512)),
+            "not a database",
+        ),
+    ],
+    ids=["data_dir is a file", "state database is not SQLite"],
+)
+def test_an_unusable_data_dir_is_a_clear_error_at_start(
+    tmp_path: Path, make_bad: Callable[[Path], object], cause: str
+) -> None:
+    data_dir = tmp_path / "data"
+    make_bad(data_dir)
+    result = CliRunner().invoke(cli, ["models", "list"], env={"TRAINSMART_DATA_DIR": str(data_dir)})
+    assert result.exit_code == 1, result.output
+    assert "cannot be opened and written" in result.output and cause in result.output
+    assert "writable directory (data_dir) with free space" in result.output
+    assert "Traceback" not in result.output

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from trainsmart.errors import StateUnavailable
+
 SCHEMA_VERSION = 3
 """2: tables ``candidate`` and ``shadow`` (added by ``CREATE IF NOT EXISTS``).
 3: job columns ``trigger``, ``actor``, ``champion_version``, ``version`` (added to an older
@@ -133,8 +135,17 @@ class Database:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection().executescript(SCHEMA)  # idempotent; executescript commits itself
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateUnavailable(
+                f"the state database {self.path} cannot be opened and written ({exc}); check "
+                f"that {self.path.parent} is a writable directory (data_dir) with free space"
+            ) from exc
+
+    def _migrate(self) -> None:
         with self.transaction() as conn:
             _add_job_columns(conn)
             if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
