@@ -34,6 +34,7 @@ from tests.serving.conftest import (
     serving_metrics,
     shadow_log,
 )
+from tests.training.conftest import champion, champion_dir, env_factory, fair
 from trainsmart.registry import Lineage, Registry
 from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog
@@ -42,7 +43,11 @@ __all__ = [
     "Service",
     "Versions",
     "build_service",
+    "champion",
+    "champion_dir",
     "document",
+    "env_factory",
+    "fair",
     "holder",
     "metrics_registry",
     "mirror",
