@@ -5,7 +5,9 @@
   registered), so only the load-time check between the ONNX graph and the contract can
   catch it.
 - An unusable data directory (a file, or a state database that is not SQLite) is one
-  clear error at start that says what to check, not a traceback or a silent fallback."""
+  clear error at start that says what to check, not a traceback or a silent fallback.
+- A full disk while serving: the request that does not fit is refused (503), whole
+  requests only are logged, and the log stays sound."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from serving.runtime import ModelHolder, load_model
 from serving.settings import ServingSettings
 from tests.conftest import BundleFactory, fair_row, logistic_onnx
 from trainsmart.cli.main import cli
-from trainsmart.errors import RegistryError
+from trainsmart.errors import RegistryError, StateUnavailable
 from trainsmart.registry import Registry
+from trainsmart.state import InputLog
 
 Writer = Callable[[Path, np.ndarray, float], None]
 
@@ -84,3 +87,28 @@ def test_an_unusable_data_dir_is_a_clear_error_at_start(
     assert "cannot be opened and written" in result.output and cause in result.output
     assert "writable directory (data_dir) with free space" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_full_disk_refuses_the_request_with_503_and_corrupts_nothing(
+    make_bundle: BundleFactory, holder: ModelHolder, predictor: Predictor, input_log: InputLog
+) -> None:
+    """SQLite's page limit stands in for a full disk (the same SQLITE_FULL error): the
+    request that does not fit is a 503 saying so, nothing of it is logged, the rows
+    before it are intact, and the log serves again once there is room."""
+    make_bundle()
+    holder.refresh()
+    conn = input_log.db.connection()  # this thread's connection: predict() runs here
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    served = 0
+    with pytest.raises(StateUnavailable, match="could not be written") as refused:
+        for i in range(10_000):
+            rows = [fair_row(age=float(18 + i % 50), educ=float(i % 20)) for _ in range(20)]
+            predictor.predict({"instances": rows})
+            served += 20
+    assert "full" in str(refused.value) and refused.value.status_code == 503
+    assert served > 0 and input_log.count("fair") == served  # whole requests only
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+    predictor.predict({"instances": [fair_row()]})
+    assert input_log.count("fair") == served + 1
