@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install demo test test-all bench reliability check format clean grafana stack
+.PHONY: install demo test test-all bench reliability check audit lock format clean grafana stack
 
 # torch==2.13.0 first: the CPU wheel on this machine; a bare `torch` pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -51,6 +51,18 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) audit
+
+# known vulnerabilities of the locked versions, from PyPI's advisory data (needs network);
+# --strict fails when a package cannot be checked rather than report "no known vulnerabilities"
+audit: install
+	$(VENV)/bin/pip-audit -r requirements.lock --no-deps --disable-pip --strict \
+		--progress-spinner off
+
+# requirements.lock: the exact versions `make install` resolved; local labels such as +cpu are
+# dropped (advisories name public versions). Regenerate after changing pyproject.toml.
+lock: install
+	$(PY) -m pip freeze --exclude-editable | sed -E 's/\+[A-Za-z0-9.]+$$//' > requirements.lock
 
 format: install
 	$(VENV)/bin/ruff check --fix .
