@@ -128,24 +128,32 @@ time.sleep(60)
 """
 
 
-def test_stop_kills_the_running_job_and_its_children(settings: Settings, jobs: JobStore) -> None:
-    runner = SubprocessJobRunner(settings, jobs, command=script(SPAWNS_A_GRANDCHILD))
-    job = jobs.create("fair", "test")
+def start_until_logged(
+    runner: SubprocessJobRunner, jobs: JobStore, model: str, text: str, timeout_s: float = 30.0
+) -> tuple[Job, Path]:
+    """Start a new job of ``model`` and wait until its log shows ``text``; (running job, log)."""
+    job = jobs.create(model, "test")
     assert job is not None
     runner.start(job)
     running = jobs.get(job.id)
     assert running.pid is not None and running.log_path is not None
     log_path = Path(running.log_path)
-    deadline = time.monotonic() + 30
-    while "grandchild" not in log_path.read_text() and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout_s
+    while text not in log_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
+    return running, log_path
+
+
+def test_stop_kills_the_running_job_and_its_children(settings: Settings, jobs: JobStore) -> None:
+    runner = SubprocessJobRunner(settings, jobs, command=script(SPAWNS_A_GRANDCHILD))
+    job, log_path = start_until_logged(runner, jobs, "fair", "grandchild")
     grandchild = int(log_path.read_text().split()[1])
     runner.stop()
     stopped = jobs.get(job.id)
     assert stopped.status == JobStatus.FAILED and stopped.result is not None
     assert "monitor stopped while the job ran" in stopped.result["error"]
     assert not runner.tracks(job.id)
-    assert wait_dead(running.pid) and wait_dead(grandchild)
+    assert job.pid is not None and wait_dead(job.pid) and wait_dead(grandchild)
     assert jobs.in_flight("fair") is None
 
 

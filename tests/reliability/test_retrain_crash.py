@@ -8,9 +8,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from monitoring.runner import SubprocessJobRunner
+from tests.monitoring.test_runner import start_until_logged
 from tests.training.conftest import Env
 from tests.training.test_retrain import log_labelled_rows
 from training.pipeline import TrainOutcome
@@ -31,18 +31,11 @@ def test_a_retrain_killed_mid_training_is_failed_and_changes_nothing(
     name = env.settings.model_name
     jobs = JobStore(env.db)
     runner = SubprocessJobRunner(env.settings, jobs, env=SLOW_TRAINING)
-    job = jobs.create(name, "test: killed mid-way")
-    assert job is not None
-    runner.start(job)
-    running = jobs.get(job.id)
-    assert running.pid is not None and running.log_path is not None
-    log = Path(running.log_path)
-    deadline = time.monotonic() + 120
-    while f"retrain job {job.id}" not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    job, log = start_until_logged(runner, jobs, name, "retrain job", timeout_s=120)
+    assert job.pid is not None
     time.sleep(3.0)  # well into training: 500 epochs take far longer
     assert jobs.get(job.id).status == JobStatus.RUNNING, log.read_text()[-2000:]
-    os.killpg(running.pid, signal.SIGKILL)  # the job and anything it started, no cleanup
+    os.killpg(job.pid, signal.SIGKILL)  # the job and anything it started, no cleanup
 
     deadline = time.monotonic() + 30
     finished = runner.poll()
