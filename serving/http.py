@@ -42,11 +42,10 @@ def document_api_keys(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes.update(API_KEY_SCHEMES)
-        return app.openapi_schema or document
+        if app.openapi_schema is None:  # the first call builds and caches the document
+            components = build().setdefault("components", {})
+            components.setdefault("securitySchemes", {}).update(API_KEY_SCHEMES)
+        return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
 

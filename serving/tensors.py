@@ -171,17 +171,15 @@ def decode_inputs(
         return rows, lambda row, feature: f"{field}[{row}].{feature}"
     by_name: dict[str, RequestInput] = {}
     for tensor in inputs:
+        where = f"inputs.{clip(tensor.name)}"
         if tensor.name not in names:
             raise InvalidInput(
-                f"field 'inputs.{clip(tensor.name)}': unknown input; send one tensor "
+                f"field '{where}': unknown input; send one tensor "
                 f"'{contract.input_name}' [n, {len(names)}] or one tensor per feature {names}",
-                field=f"inputs.{clip(tensor.name)}",
+                field=where,
             )
         if tensor.name in by_name:
-            raise InvalidInput(
-                f"field 'inputs.{clip(tensor.name)}': sent twice; send each feature once",
-                field=f"inputs.{clip(tensor.name)}",
-            )
+            raise InvalidInput(f"field '{where}': sent twice; send each feature once", field=where)
         by_name[tensor.name] = tensor
     missing = [n for n in names if n not in by_name]
     if missing:
