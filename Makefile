@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: install demo test test-all bench reliability check audit lock format clean grafana stack
+.PHONY: install demo test test-all test-postgres bench reliability check manifests audit lock format clean grafana stack
 
 # torch==2.13.0 first: the CPU wheel on this machine; a bare `torch` pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -23,11 +23,20 @@ demo: install
 test: install
 	$(PY) -m pytest -q -m "not full"
 
+# the state-dependent suites again with every test's state on a real PostgreSQL server
+# (tests/postgres.py starts one); tests that open the SQLite file itself (marked sqlite)
+# are skipped there. Needs Debian's postgresql: skipped without it, required by test-all.
+PG_SUITES := tests/trainsmart tests/monitoring tests/serving tests/e2e tests/reliability
+test-postgres: install
+	TRAINSMART_TEST_DATABASE=postgresql $(PY) -m pytest -q -m "not full" $(PG_SUITES)
+
 # every suite, including the ones marked `full` (heavier; none yet) and 300 fuzz examples per
 # operation (tests/reliability/test_fuzz.py) instead of 25; tests that need an
 # external server binary (redis-server, ...) fail here instead of skipping (tests/services.py)
 test-all: install
 	TRAINSMART_REQUIRE_SERVICES=1 TRAINSMART_FUZZ_EXAMPLES=300 $(PY) -m pytest -q
+	TRAINSMART_REQUIRE_SERVICES=1 TRAINSMART_TEST_DATABASE=postgresql $(PY) -m pytest -q \
+		$(PG_SUITES)
 
 bench: install
 	$(PY) -m bench.run
@@ -51,7 +60,13 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) manifests
 	$(MAKE) audit
+
+# Kubernetes manifests (deploy/kubernetes) and the rendered retrain Job against the
+# Kubernetes 1.30 schema, strict (unknown fields fail)
+manifests: install
+	$(PY) -m deploy.validate
 
 # known vulnerabilities of the locked versions, from PyPI's advisory data (needs network);
 # --strict fails when a package cannot be checked rather than report "no known vulnerabilities"

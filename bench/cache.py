@@ -42,7 +42,7 @@ from serving.redis_cache import RedisCache
 from serving.runtime import ModelHolder
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import InputLog, open_database
 
 logger = logging.getLogger("trainsmart.bench")
 
@@ -184,7 +184,7 @@ def cache_latencies(
         logger.warning(
             "cache bench: %d distinct rows, measuring %d calls", len(distinct), len(rows)
         )
-    log = InputLog(Database(settings.paths.state_db))
+    log = InputLog(open_database(settings))
     setup = _Setup(holder, settings, registry, log, rows, warmup)
     out = _backend_rows("none", None, setup)
     out += _backend_rows("memory", LRUCache(len(distinct) + 100), setup)

@@ -102,13 +102,13 @@ def _train(workdir: Path, name: str, config: str | None = None) -> tuple[Path, T
     from training.pipeline import train_and_register
     from trainsmart.registry import Registry
     from trainsmart.settings import load_settings
-    from trainsmart.state import Database
+    from trainsmart.state import open_database
 
     base = (ROOT / "configs" / config).read_text() if config else ""
     path = workdir / f"{name}.yaml"
     path.write_text(base + f"\ndata_dir: {workdir / name}\n")
     settings = load_settings(path)
-    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    registry = Registry(settings.paths.model_store, open_database(settings))
     outcome = train_and_register(settings, registry, progress=False)
     registry.promote(settings.model_name, outcome.bundle.version, reason="bench", actor="bench")
     return path, outcome
@@ -136,7 +136,7 @@ def main() -> None:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     from trainsmart.registry import Registry
     from trainsmart.settings import load_settings
-    from trainsmart.state import Database
+    from trainsmart.state import open_database
 
     workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-"))
     config, fair = _train(workdir, "fair")
@@ -202,7 +202,7 @@ def main() -> None:
                 total=args.requests,
             )
         settings = load_settings(config)
-        registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+        registry = Registry(settings.paths.model_store, open_database(settings))
         cache_rows = cache_latencies(settings, registry, records, redis_url=redis_url)
     sections.append(
         [
@@ -225,6 +225,10 @@ def main() -> None:
             *cache_table(cache_rows),
         ]
     )
+    from bench.state import state_rows, state_section
+
+    per_backend = state_rows(config, rows, total=args.requests)
+    sections.append(state_section(per_backend, sweep_table(per_backend)))
     from trainsmart.launch import child_env, free_port, start_service, wait_http
 
     service = start_service(child_env(config), free_port(), workdir / "drift-service.log")

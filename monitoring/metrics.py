@@ -101,6 +101,12 @@ class MonitorMetrics:
             ["model"],
             registry=registry,
         )
+        self.leader = Gauge(
+            "trainsmart_monitor_leader",
+            "1 while this monitor holds the model's lease and acts, 0 while it stands by.",
+            ["model"],
+            registry=registry,
+        )
         self.retrain_jobs = Counter(
             "trainsmart_retrain_jobs",
             "Retrain job transitions seen by the monitor, by status reached "

@@ -27,6 +27,7 @@ from typing import Any
 from monitoring.drift import DriftDetector, DriftOptions, DriftResult
 from monitoring.errors import MonitoringError
 from monitoring.journal import DriftJournal, VersionCursor
+from monitoring.leader import Leadership
 from monitoring.live import live_metrics
 from monitoring.metrics import MonitorMetrics
 from monitoring.policy import RetrainPolicy
@@ -176,17 +177,26 @@ class Monitor:
             and self.clock() - rows[0].ts >= span
         )
 
-    def run(self, stop: threading.Event) -> None:
-        """Check every ``interval_s`` until ``stop`` is set; a failing check is only logged."""
+    def run(self, stop: threading.Event, leadership: Leadership | None = None) -> None:
+        """Check every ``interval_s`` until ``stop`` is set; a failing check is only logged.
+        With ``leadership``, only while this monitor holds the lease (released on the way
+        out)."""
         log.info("monitoring %s every %gs", self.model, self.config.interval_s)
-        while not stop.is_set():
-            try:
-                self.check_once()
-            except Exception:
-                log.exception(
-                    "drift check of %s failed; retrying in %gs", self.model, self.config.interval_s
-                )
-            stop.wait(self.config.interval_s)
+        try:
+            while not stop.is_set():
+                if leadership is None or leadership.lead():
+                    try:
+                        self.check_once()
+                    except Exception:
+                        log.exception(
+                            "drift check of %s failed; retrying in %gs",
+                            self.model,
+                            self.config.interval_s,
+                        )
+                stop.wait(self.config.interval_s)
+        finally:
+            if leadership is not None:
+                leadership.release()
 
     # -- internals ------------------------------------------------------------------------
     def _switch(self, version: str) -> None:

@@ -4,6 +4,9 @@ The retrain command sets its own outcome (succeeded or rejected) with
 ``JobStore.finish``; the runner only marks a job running when it starts and
 failed when the process dies, exits without an outcome or runs too long.
 
+The Kubernetes implementation is ``monitoring/kubernetes.py``; :func:`make_runner` picks
+one from ``monitoring.job_runner``.
+
 Example::
 
     runner = SubprocessJobRunner(settings, JobStore(db))
@@ -52,6 +55,18 @@ class JobRunner(ABC):
     def tracks(self, job_id: int) -> bool:
         """Whether this runner is still watching ``job_id`` (so it is not an orphan)."""
         return False
+
+    def stop(self) -> None:  # noqa: B027  (optional hook: most runners hold nothing)
+        """The monitor is exiting: end or hand over the running jobs."""
+
+
+def make_runner(settings: Settings, jobs: JobStore) -> JobRunner:
+    """The runner ``monitoring.job_runner`` names: ``subprocess`` or ``kubernetes``."""
+    if settings.monitoring.job_runner == "kubernetes":
+        from monitoring.kubernetes import KubernetesJobRunner
+
+        return KubernetesJobRunner(settings, jobs)
+    return SubprocessJobRunner(settings, jobs)
 
 
 @dataclass

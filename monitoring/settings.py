@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from monitoring.kubernetes_settings import KubernetesJobSettings
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -49,6 +51,17 @@ class MonitoringSettings(BaseModel):
     """Trigger retrain jobs; when off, the monitor only measures."""
     job_timeout_s: Annotated[float, Field(gt=0.0)] = 1800.0
     """A retrain job running longer is killed and marked failed."""
+    job_runner: Literal["subprocess", "kubernetes"] = "subprocess"
+    """Where retrain jobs run: ``subprocess``, a child process of the monitor; or
+    ``kubernetes``, one Kubernetes Job each (settings in ``kubernetes``; needs a shared
+    ``database_url``, where the job reports its outcome)."""
+    kubernetes: KubernetesJobSettings = KubernetesJobSettings()
+    """Image, resources, secrets and volumes of the retrain Jobs, and how to reach the
+    Kubernetes API (monitoring/kubernetes_settings.py); used with job_runner: kubernetes."""
+    leader_lease_s: Annotated[float, Field(gt=0.0)] = 60.0
+    """Several monitors of one model on one state database: the one holding the lease acts,
+    the others stand by; a holder that stops renewing it (each check) for this long is
+    replaced. Keep it above interval_s plus the longest check (a drifted window's report)."""
     niceness: Annotated[int, Field(ge=0, le=19)] = 10
     """CPU priority (Unix nice) of the monitor and of the retrain jobs it starts: on a
     machine shared with the service, drift checks and training yield the CPU to

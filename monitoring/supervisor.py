@@ -6,8 +6,10 @@
 2. recover: an in-flight job this monitor does not run is resumed or failed. A queued
    one (the webhook's, or one a stopped monitor never started) is started; a running one
    whose process is gone, or older than ``job_timeout_s``, is failed with the reason (a
-   live one is left to finish: the job writes its own outcome). The jobs table's unique
-   in-flight index keeps a restarted monitor from starting a second job meanwhile;
+   live one is left to finish: the job writes its own outcome). A job with pid 0 runs on
+   no process of this machine (a Kubernetes Job, which the Kubernetes runner adopts), so
+   only the timeout applies to it. The jobs table's unique in-flight index keeps a
+   restarted monitor from starting a second job meanwhile;
 3. judge: the promotion now in production may be rolled back (``monitoring/rollback.py``)
    and a retrained shadow candidate promoted or cleared (``monitoring/shadow_gate.py``);
 4. schedule: with ``monitoring.retrain_every_s``, a job is requested once that long has
@@ -29,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -138,10 +141,13 @@ class RetrainSupervisor:
             log.info("%s: starting queued retrain job %d (%s)", self.model, job.id, job.trigger)
             self.start(job)
             return
-        if job.status == JobStatus.RUNNING and job.pid is not None and not pid_alive(job.pid):
+        # pid 0: no process on this machine (a Kubernetes Job that this monitor's runner
+        # does not adopt, e.g. job_runner is now subprocess): only the timeout applies
+        here = job.host is None or job.host == socket.gethostname()  # a pid of this machine
+        if job.status == JobStatus.RUNNING and job.pid and here and not pid_alive(job.pid):
             error = f"its process {job.pid} is gone without an outcome (the monitor restarted?)"
         elif job.status == JobStatus.RUNNING and now - (job.started_at or job.created_at) > timeout:
-            killed = job.pid is not None and kill_process_group(job.pid)
+            killed = job.pid is not None and here and kill_process_group(job.pid)
             error = (
                 f"running for more than job_timeout_s={timeout:g}s with no monitor watching it"
                 + (f"; its process group {job.pid} was killed" if killed else "")

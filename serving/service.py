@@ -25,7 +25,7 @@ from serving.shadow import ShadowMirror
 from trainsmart.bento import for_bento, seed_from_bento
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
-from trainsmart.state import Database, InputLog, ShadowLog
+from trainsmart.state import InputLog, ShadowLog, open_database
 
 logger = logging.getLogger("trainsmart.serving")
 
@@ -56,7 +56,7 @@ class Trainsmart:
     def __init__(self) -> None:
         settings = for_bento(load_settings())  # a Bento serves the model it carries
         self.settings = settings
-        db = Database(settings.paths.state_db)
+        db = open_database(settings)
         self.registry = Registry(settings.paths.model_store, db)
         metrics = ServingMetrics(REGISTRY)
         self.holder = ModelHolder(

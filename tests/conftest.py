@@ -1,5 +1,12 @@
 """Fixtures shared by every test package, chained along the object graph:
-settings -> database -> registry / input log -> a registered tiny ONNX bundle."""
+settings -> database -> registry / input log -> a registered tiny ONNX bundle.
+
+The state database is SQLite unless ``TRAINSMART_TEST_DATABASE=postgresql``: then every
+test's settings name a fresh database on one real PostgreSQL server started for the
+session (tests/postgres.py), through ``TRAINSMART_DATABASE_URL`` so that the services,
+monitors and jobs a test starts use it too; tests marked ``sqlite`` (they open the
+SQLite file itself) are skipped in that run.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +20,46 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
+from tests.postgres import PostgresServer, find_postgres_bin
 from tests.services import RedisServer, require_binary
 from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
 from trainsmart.settings import Settings, load_settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import Database, InputLog, open_database
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.pop("TRAINSMART_CONFIG", None)
+os.environ.pop("TRAINSMART_DATABASE_URL", None)
+
+TEST_DATABASE_ENV = "TRAINSMART_TEST_DATABASE"
+
+
+def on_postgres() -> bool:
+    """Whether this run puts every test's state on PostgreSQL."""
+    return os.environ.get(TEST_DATABASE_ENV, "sqlite").lower() in ("postgresql", "postgres")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not on_postgres():
+        return
+    skip = pytest.mark.skip(reason="reads the SQLite file itself; this run is on PostgreSQL")
+    for item in items:
+        if "sqlite" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL cluster for the session (skipped if not installed, failed under
+    make test-all); tests get databases of their own from ``postgres_url``."""
+    with PostgresServer(find_postgres_bin()) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
+
 
 FAIR_NUMERIC = ["rate_marriage", "age", "yrs_married", "children", "religious", "educ"]
 FAIR_CATEGORICAL = ["occupation", "occupation_husb"]
@@ -81,13 +121,19 @@ def logistic_onnx(path: Path, weights: np.ndarray, bias: float) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    if on_postgres():
+        monkeypatch.setenv("TRAINSMART_DATABASE_URL", request.getfixturevalue("postgres_url"))
     return load_settings(data_dir=tmp_path / "data", model_name="fair")
 
 
 @pytest.fixture
-def db(settings: Settings) -> Database:
-    return Database(settings.paths.state_db)
+def db(settings: Settings) -> Iterator[Database]:
+    database = open_database(settings)
+    yield database
+    database.close()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Example::
 
-    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    registry = Registry(settings.paths.model_store, open_database(settings))
     outcome = train_and_register(settings, registry)
     outcome.bundle.version                    # "v1"
     outcome.metrics["serving"]["accuracy"]    # test accuracy of model.onnx

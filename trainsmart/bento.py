@@ -142,7 +142,7 @@ def _is_bento(place: Path) -> bool:
 
 
 def seed_from_bento(registry: Registry, name: str) -> str | None:
-    """Import and promote the model this Bento carries when ``name`` has no production
+    """Import the model this Bento carries, and promote it when ``name`` has no production
     version yet; return the version promoted (None: not a Bento, or already served)."""
     tag = carried_model()
     if not tag:
@@ -151,14 +151,18 @@ def seed_from_bento(registry: Registry, name: str) -> str | None:
     if carried != name or not version:
         logger.warning("%s=%s does not name a version of %s; ignored", BENTO_MODEL_ENV, tag, name)
         return None
-    if registry.production(name) is not None:
-        return None
     import bentoml
 
-    model = bentoml.models.get(tag)
-    registry.import_version(name, version, Path(model.path))
-    registry.promote(
-        name, version, actor="bento", reason=f"the model built into this Bento ({tag})"
-    )
+    # imported even when production is set: on shared state (PostgreSQL) the pointer may
+    # name this version while this replica's own model store does not hold it yet
+    registry.import_version(name, version, Path(bentoml.models.get(tag).path))
+    if registry.production(name) is not None:
+        return None
+    try:
+        registry.promote(
+            name, version, actor="bento", reason=f"the model built into this Bento ({tag})"
+        )
+    except RegistryError:  # another replica of this Bento promoted it first
+        return None
     logger.info("promoted %s:%s, the model carried by this Bento", name, version)
     return version

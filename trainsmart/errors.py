@@ -17,6 +17,7 @@
      |    +-- StateUnavailable (503) the state database cannot be written right now
      +-- TrainingError (500)       parity check failed, bad dataset config, ...
      +-- ConfigError (500)         settings that cannot work
+     +-- RemoteStorageError (502)  an export/import URL that cannot be reached, read or written
 
 Messages say what went wrong and what to do about it.
 """
@@ -172,3 +173,10 @@ class TrainingError(TrainsmartError):
 
 class ConfigError(TrainsmartError):
     """Settings that cannot work together."""
+
+
+class RemoteStorageError(TrainsmartError):
+    """Object storage or a remote file system (an export/import URL) refused or failed an
+    operation: missing bucket, rejected credentials, unreachable endpoint."""
+
+    status_code = HTTPStatus.BAD_GATEWAY

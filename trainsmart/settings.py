@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,14 +38,16 @@ DEFAULT_CONFIG_FILE = "trainsmart.yaml"
 
 @dataclass(frozen=True)
 class Paths:
-    """Where each piece of local state lives under ``data_dir``."""
+    """Where each piece of local state lives under ``data_dir`` (the model store may be a
+    shared directory elsewhere: ``Settings.model_store``)."""
 
     root: Path
+    shared_store: Path | None = None
 
     @property
     def model_store(self) -> Path:
         """BentoML model store holding the immutable bundles."""
-        return self.root / "models"
+        return self.shared_store or self.root / "models"
 
     @property
     def state_db(self) -> Path:
@@ -70,6 +72,18 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".trainsmart")
     """Project data directory: model store, state database, job logs."""
+    database_url: SecretStr | None = None
+    """Where the shared state lives (input log, feedback, production pointers, jobs, audit
+    log): None, the SQLite file ``data_dir/trainsmart.db``; or a PostgreSQL URL,
+    ``postgresql://user:password@host:5432/trainsmart`` (needs ``pip install
+    'trainsmart[postgres]'``), for several replicas. Set it with TRAINSMART_DATABASE_URL
+    rather than in a committed file: it holds a password."""
+    database_pool_size: Annotated[int, Field(gt=0)] = 10
+    """Connections each process keeps to a PostgreSQL database_url (at most)."""
+    model_store: Path | None = None
+    """The BentoML model store (the registered bundles): None, ``data_dir/models``; a
+    directory every replica and retrain job mounts (NFS, a ReadWriteMany volume) when
+    there are several."""
     model_name: str = "fair-affairs"
     """Name under which models are registered and served."""
     data: DataSettings = DataSettings()
@@ -86,6 +100,23 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("model_store")
+    @classmethod
+    def _absolute_store(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value().strip():
+            return None
+        scheme = url.get_secret_value().split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"database_url must start with sqlite:/// or postgresql://, not {scheme}://"
+            )
+        return url
+
     @field_validator("model_name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
@@ -95,7 +126,7 @@ class Settings(BaseSettings):
 
     @property
     def paths(self) -> Paths:
-        return Paths(self.data_dir)
+        return Paths(self.data_dir, self.model_store)
 
     @classmethod
     def settings_customise_sources(
@@ -143,5 +174,9 @@ def child_environment(settings: Settings, extra: dict[str, str] | None = None) -
         env[CONFIG_ENV] = str(config)
     env["TRAINSMART_DATA_DIR"] = str(settings.data_dir)
     env["TRAINSMART_MODEL_NAME"] = settings.model_name
+    if settings.database_url is not None:
+        env["TRAINSMART_DATABASE_URL"] = settings.database_url.get_secret_value()
+    if settings.model_store is not None:
+        env["TRAINSMART_MODEL_STORE"] = str(settings.model_store)
     env.update(extra or {})
     return env

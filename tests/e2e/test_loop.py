@@ -17,7 +17,7 @@ from trainsmart.demo.scenario import build_scenario, write_config
 from trainsmart.launch import child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
-from trainsmart.state import Database, InputLog, JobStatus, JobStore
+from trainsmart.state import InputLog, JobStatus, JobStore, open_database
 
 pytestmark = pytest.mark.server
 
@@ -57,7 +57,7 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
         },
     )
     settings = load_settings(config)
-    db = Database(settings.paths.state_db)
+    db = open_database(settings)
     registry, jobs, log = Registry(settings.paths.model_store, db), JobStore(db), InputLog(db)
     v1 = train_and_register(settings, registry, progress=False).bundle.version
     registry.promote(settings.model_name, v1, reason="e2e", actor="test")

@@ -136,3 +136,21 @@ def test_a_stale_queued_job_is_failed(
     failed = jobs.get(job.id)
     assert runner.started == [] and failed.status == JobStatus.FAILED
     assert failed.result == {"error": "queued for more than job_timeout_s=60s"}
+
+
+def test_a_pid_recorded_on_another_machine_is_not_taken_for_a_dead_process(
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    db: Database,
+    runners: list[SubprocessJobRunner],
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    job = jobs.create("fair", "manual, on a workstation", running_pid=gone.pid)
+    assert job is not None and job.host is not None  # this machine, recorded with the pid
+    with db.transaction() as conn:  # as if `trainsmart retrain` ran on another machine
+        conn.execute("UPDATE jobs SET host = ? WHERE id = ?", ("workstation-7", job.id))
+    monitor_with(settings, registry, input_log, jobs, runners).check_once()
+    assert jobs.get(job.id).status == JobStatus.RUNNING  # left to record its own outcome

@@ -14,10 +14,10 @@ from trainsmart.settings import Settings, child_environment, load_settings
 from trainsmart.state import Database, Job, JobStatus, JobStore
 
 FINISH = """
-import os, sys
-from pathlib import Path
-from trainsmart.state import Database, JobStatus, JobStore
-db = Database(Path(os.environ["TRAINSMART_DATA_DIR"]) / "trainsmart.db")
+import sys
+from trainsmart.settings import load_settings
+from trainsmart.state import JobStatus, JobStore, open_database
+db = open_database(load_settings())
 JobStore(db).finish(int(sys.argv[1]), JobStatus.SUCCEEDED, {"version": "v2"})
 print("retrained", sys.argv[1])
 """

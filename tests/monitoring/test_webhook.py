@@ -24,7 +24,7 @@ from tests.monitoring.conftest import MakeBundle
 from tests.monitoring.test_monitor import RecordingRunner
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog, JobStatus, JobStore, Trigger
+from trainsmart.state import Database, InputLog, JobStatus, JobStore, SqliteDatabase, Trigger
 from trainsmart.state.alerts import AlertLedger
 
 TOKEN = "s3cret-token"
@@ -100,7 +100,7 @@ def make_hook(
     metrics = MonitorMetrics(prom)
 
     def make(settings: Settings = hook_settings, min_labelled_rows: int = 0) -> AlertmanagerWebhook:
-        db = Database(jobs.db.path)
+        db = SqliteDatabase(jobs.db.path)
         m = settings.monitoring
         policy = RetrainPolicy(m.consecutive_windows, m.cooldown_s, min_labelled_rows)
         trigger = RetrainTrigger(settings, registry, input_log, JobStore(db), policy, metrics)

@@ -37,7 +37,7 @@ from tests.serving.conftest import (
 from tests.training.conftest import champion, champion_dir, env_factory, fair
 from trainsmart.registry import Lineage, Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import InputLog, open_database
 
 __all__ = [
     "Service",
@@ -99,7 +99,7 @@ class Service:
 def build_service(root: Path, settings: Settings) -> Service:
     """The service of ``settings`` serving a 'fair' bundle registered as ``make_bundle``
     registers its first one (a tiny logistic ONNX model), its state under ``root``."""
-    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    registry = Registry(settings.paths.model_store, open_database(settings))
     staging = root / "staging"
     staging.mkdir()
     contract = fair_contract()

@@ -17,7 +17,7 @@ from tests.serving.test_pinning import V2_INPUT
 from tests.serving.test_server import service_env
 from trainsmart.launch import free_port, start_service, wait_http
 from trainsmart.settings import Settings
-from trainsmart.state import Database, ShadowLog
+from trainsmart.state import ShadowLog, open_database
 
 pytestmark = pytest.mark.server
 
@@ -112,7 +112,7 @@ def test_two_workers_follow_one_candidate_change(
         assert answers.count((200, v2)) == 12
 
         # the production rows (2 per /predict) land in the shadow table, from both workers
-        shadow = ShadowLog(Database(settings.paths.state_db))
+        shadow = ShadowLog(open_database(settings))
         deadline = time.monotonic() + 20
         while shadow.count("fair", v2) < 24 and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -16,7 +16,7 @@ from serving.runtime import ModelHolder
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import InputLog, SqliteDatabase, open_database
 
 
 def test_predict_answers_each_row_with_version_and_logs_it(
@@ -218,13 +218,13 @@ def test_unwritable_input_log_is_503_and_nothing_half_written(
 ) -> None:
     make_bundle()
     holder.refresh()
-    impatient = InputLog(Database(settings.paths.state_db, busy_timeout_s=0.1))
+    impatient = InputLog(SqliteDatabase(settings.paths.state_db, busy_timeout_s=0.1))
     predictor = Predictor(
         holder, None, impatient, ServingMetrics(CollectorRegistry()), settings.serving, registry
     )
     client = TestClient(create_api(lambda: predictor))
     assert client.post("/predict", json={"instances": [fair_row()]}).status_code == 200
-    other_process = Database(settings.paths.state_db).connection()
+    other_process = open_database(settings).connection()
     other_process.execute("BEGIN IMMEDIATE")  # someone else holds the write lock
     try:
         response = client.post("/predict", json={"instances": [fair_row(), fair_row(age=40)]})

@@ -21,7 +21,7 @@ from training.data import Dataset, load_dataset
 from training.pipeline import TrainOutcome, train_and_register
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog
+from trainsmart.state import Database, InputLog, open_database
 
 FAST_TRAINING: dict[str, Any] = {"max_epochs": 5, "hidden_sizes": [16], "patience": 3}
 REFERENCE_SIZE = 200
@@ -58,7 +58,7 @@ def subsample(dataset: Dataset, n: int) -> Dataset:
 
 
 def open_env(settings: Settings) -> Env:
-    db = Database(settings.paths.state_db)
+    db = open_database(settings)
     registry = Registry(settings.paths.model_store, db)
     return Env(settings, registry, InputLog(db), db)
 

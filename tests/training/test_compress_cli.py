@@ -12,7 +12,7 @@ from serving.runtime import load_model
 from trainsmart.cli.main import cli
 from trainsmart.registry import Registry
 from trainsmart.settings import load_settings
-from trainsmart.state import Database
+from trainsmart.state import open_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_train_compress_registers_the_chosen_variant_and_it_serves(
     assert result.exit_code == 0, result.output
     assert "serving " in result.output  # the chosen variant and why
     settings = load_settings(config, data_dir=tmp_path / "data")
-    registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+    registry = Registry(settings.paths.model_store, open_database(settings))
     bundle = registry.get(model, "v1")
     selection = bundle.metrics()["variants"]["selection"]  # type: ignore[index]
     table = bundle.metrics()["variants"]["table"]  # type: ignore[index]

@@ -194,13 +194,13 @@ def test_unregistered_staging_report_says_so(champion: TrainOutcome, tmp_path: P
     from training.pipeline import register_staged
     from training.staging import UNREGISTERED, stage_model
     from trainsmart.registry import Registry
-    from trainsmart.state import Database
+    from trainsmart.state import open_database
 
     settings = make_settings(tmp_path / "data", quantize=False)
     staged = stage_model(settings, champion.trained, tmp_path / "staging")
     report = staged.path / "report" / "report.md"
     assert report.read_text().startswith(f"# {settings.model_name}:{UNREGISTERED}\n")
-    db = Database(settings.paths.state_db)
+    db = open_database(settings)
     try:
         registry = Registry(settings.paths.model_store, db)
         bundle = register_staged(settings, registry, staged, tuning={"n_trials": 3})

@@ -15,11 +15,12 @@ from trainsmart.errors import RegistryError
 from trainsmart.launch import child_env, free_port, start_bento, wait_http
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database
+from trainsmart.state import SqliteDatabase
 
 pytestmark = pytest.mark.server
 
 
+@pytest.mark.sqlite  # a fresh data dir is fresh state only when the state lives in it
 def test_the_bento_carries_and_serves_the_production_model(
     settings: Settings, registry: Registry, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:
@@ -44,7 +45,7 @@ def test_the_bento_carries_and_serves_the_production_model(
         assert answer.json()["version"] == version and answer.json()["model"] == "fair"
     finally:
         bento.stop()
-    seeded = Registry(served_dir / "models", Database(served_dir / "trainsmart.db"))
+    seeded = Registry(served_dir / "models", SqliteDatabase(served_dir / "trainsmart.db"))
     assert seeded.production("fair") == version
     assert seeded.audit("fair")[-1].actor == "bento"
 

@@ -16,6 +16,7 @@ COMMANDS = [
     ["train"],
     ["serve"],
     ["monitor"],
+    ["monitor", "render-job"],
     ["retrain"],
     ["demo"],
     ["jobs"],

@@ -14,8 +14,8 @@ from tests.conftest import BundleFactory
 from trainsmart.cli.main import cli
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, JobStatus, JobStore, Trigger
-from trainsmart.state.db import SCHEMA_VERSION
+from trainsmart.state import Database, JobStatus, JobStore, SqliteDatabase, Trigger
+from trainsmart.state.migrate import HEAD, current_revision
 
 
 @pytest.fixture
@@ -75,15 +75,17 @@ def test_an_older_database_gains_the_job_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(OLD_JOBS)
-    db = Database(path)
+    db = SqliteDatabase(path)
     old = JobStore(db).list()
     assert [(j.trigger, j.actor, j.version) for j in old] == [
         (Trigger.MANUAL, "unknown", None),
         (Trigger.DRIFT, "monitor", None),
     ]
-    version = db.connection().execute("SELECT version FROM schema_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == 3
-    Database(path)  # opening it again changes nothing
+    # Alembic adopted the pre-Alembic file: its revision is the newest, schema_version is gone
+    assert current_revision(db.connection(), db.Error) == HEAD
+    tables = {r[0] for r in db.connection().execute("SELECT name FROM sqlite_master")}
+    assert "schema_version" not in tables and "leases" in tables
+    SqliteDatabase(path)  # opening it again changes nothing
     assert JobStore(db).create("fair", "new", trigger=Trigger.SCHEDULE) is not None
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings, load_settings
-from trainsmart.state import Database, InputLog, JobStore
+from trainsmart.state import Database, InputLog, JobStore, open_database
 
 
 @dataclass
@@ -26,7 +26,7 @@ class AppContext:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.paths.state_db)
+        return open_database(self.settings)
 
     @cached_property
     def registry(self) -> Registry:

@@ -188,6 +188,22 @@ def monitor_report(app: AppContext) -> None:
     print_reports(app)
 
 
+@monitor.command("render-job")
+@click.option(
+    "--job-id",
+    type=int,
+    default=None,
+    help="Render the Job of this retrain job (default: an example job).",
+)
+@click.option("--namespace", default=None, help="Namespace (default: monitoring.kubernetes's).")
+@click.pass_obj
+def monitor_render_job(app: AppContext, job_id: int | None, namespace: str | None) -> None:
+    """Print the Kubernetes Job a retrain job runs as (monitoring.job_runner: kubernetes)."""
+    from trainsmart.cli.monitor import print_rendered_job
+
+    print_rendered_job(app, job_id, namespace)
+
+
 @cli.command()
 @click.option("--job-id", type=int, default=None, help="Jobs-table row to report to.")
 @click.option(
@@ -221,7 +237,11 @@ def show_settings(app: AppContext) -> None:
 def _register_subcommands() -> None:
     from trainsmart.cli.demo import demo
     from trainsmart.cli.models import jobs, models
+    from trainsmart.cli.transfer import export, import_, remote
     from trainsmart.cli.tune import tune
+
+    for command in (export, import_, remote):
+        models.add_command(command)
 
     cli.add_command(models)
     cli.add_command(jobs)

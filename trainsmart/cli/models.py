@@ -22,7 +22,8 @@ def _when(ts: float | None) -> str:
 
 @click.group()
 def models() -> None:
-    """List, inspect, promote and roll back registered versions; set the candidate."""
+    """List, inspect, promote and roll back registered versions; set the candidate; export
+    and import bundles (object storage, a shared file system)."""
 
 
 @models.command("list")

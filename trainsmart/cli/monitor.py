@@ -37,20 +37,38 @@ def print_reports(app: AppContext) -> None:
     click.echo(f"latest, while the monitor runs: http://{host}:{port}/report")
 
 
+def print_rendered_job(app: AppContext, job_id: int | None, namespace: str | None) -> None:
+    """The Kubernetes Job of retrain job ``job_id`` (or of an example job) as YAML; the
+    database URL appears only as a reference to its Secret."""
+    import yaml
+
+    from monitoring.kubernetes_render import example_job, render_job
+
+    settings = app.settings
+    if job_id is not None:
+        job = app.jobs.get(job_id)
+    else:
+        job = example_job(settings, "example: trainsmart monitor render-job")
+    chosen = namespace or settings.monitoring.kubernetes.namespace or "default"
+    click.echo(yaml.safe_dump(render_job(settings, job, chosen), sort_keys=False), nl=False)
+
+
 def run_monitor(app: AppContext, *, once: bool) -> None:
     from prometheus_client import CollectorRegistry
 
+    from monitoring.leader import Leadership
     from monitoring.metrics import MonitorMetrics
     from monitoring.monitor import Monitor
-    from monitoring.runner import SubprocessJobRunner, lower_priority
+    from monitoring.runner import lower_priority, make_runner
     from monitoring.server import start_metrics_server
     from monitoring.webhook import AlertmanagerWebhook
     from trainsmart.state.alerts import AlertLedger
+    from trainsmart.state.leases import Lease
 
     settings = app.settings
     niceness = lower_priority(settings.monitoring.niceness)
     metrics_registry = CollectorRegistry()
-    runner = SubprocessJobRunner(settings, app.jobs)
+    runner = make_runner(settings, app.jobs)
     monitor = Monitor(
         settings,
         app.registry,
@@ -86,8 +104,13 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    leadership = Leadership(
+        Lease(app.db, f"monitor:{settings.model_name}", ttl_s=settings.monitoring.leader_lease_s),
+        monitor.metrics,
+        settings.model_name,
+    )
     try:
-        monitor.run(stop)
+        monitor.run(stop, leadership)
     finally:
         # retrain jobs run in their own session: a signal to the monitor does not reach them
         runner.stop()

@@ -33,7 +33,7 @@ from trainsmart.launch import (
 )
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings, load_settings
-from trainsmart.state import Database, JobStore
+from trainsmart.state import JobStore, open_database
 
 
 @dataclass
@@ -90,7 +90,7 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
     config = write_config(run_dir / "trainsmart.yaml", scenario, run_dir / "data", {})
     settings = load_settings(config)
     name = settings.model_name
-    db = Database(settings.paths.state_db)
+    db = open_database(settings)
     registry, jobs = Registry(settings.paths.model_store, db), JobStore(db)
 
     outcome = train_and_register(settings, registry, progress=True)

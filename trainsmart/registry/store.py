@@ -55,7 +55,7 @@ class Registry:
 
     Example::
 
-        registry = Registry(settings.paths.model_store, Database(settings.paths.state_db))
+        registry = Registry(settings.paths.model_store, open_database(settings))
         bundle = registry.register("fair", staging_dir, lineage)
         registry.promote("fair", bundle.version, reason="first model")
         registry.production("fair")   # "v1"
@@ -168,7 +168,7 @@ class Registry:
         """
         bundle = self.get(name, version)
         bundle.verify()
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock=f"registry:{name}") as conn:
             top = conn.execute(
                 "SELECT position, version FROM production WHERE model = ?"
                 " ORDER BY position DESC LIMIT 1",
@@ -208,7 +208,7 @@ class Registry:
         (the monitor's automatic rollback must not undo a promotion made meanwhile).
         """
         check_name(name, "model")
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock=f"registry:{name}") as conn:
             rows = conn.execute(
                 "SELECT position, version FROM production WHERE model = ?"
                 " ORDER BY position DESC LIMIT 2",
@@ -248,7 +248,7 @@ class Registry:
     ) -> Candidate:
         """Make ``version`` the candidate of ``name`` (replacing any other; audited)."""
         self.get(name, version).verify()
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock=f"registry:{name}") as conn:
             if self._production(conn, name) == version:
                 raise RegistryError(
                     f"{name}:{version} is the production version; a candidate must be another "
@@ -257,8 +257,9 @@ class Registry:
             before = self._candidate_version(conn, name)
             chosen = Candidate(name, version, shadow, time.time())
             conn.execute(
-                "INSERT OR REPLACE INTO candidate (model, version, shadow, set_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO candidate (model, version, shadow, set_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (model) DO UPDATE SET version = excluded.version,"
+                " shadow = excluded.shadow, set_at = excluded.set_at",
                 (name, version, int(shadow), chosen.set_at),
             )
             why = f"{reason} (shadow {'on' if shadow else 'off'})"
@@ -269,7 +270,7 @@ class Registry:
         self, name: str, enabled: bool, *, actor: str | None = None, reason: str
     ) -> Candidate:
         """Turn shadow mode of the current candidate on or off (audited)."""
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock=f"registry:{name}") as conn:
             version = self._candidate_version(conn, name)
             if version is None:
                 raise RegistryError(
@@ -286,7 +287,7 @@ class Registry:
         """Remove the candidate of ``name``; returns the version removed (None: there was none,
         and nothing is audited)."""
         check_name(name, "model")
-        with self.db.transaction() as conn:
+        with self.db.transaction(lock=f"registry:{name}") as conn:
             version = self._candidate_version(conn, name)
             if version is not None:
                 conn.execute("DELETE FROM candidate WHERE model = ?", (name,))

@@ -1,5 +1,6 @@
-"""Shared state in one SQLite database (WAL): input log, feedback, pointers, audit, jobs,
-shadow predictions.
+"""Shared state in one database: input log, feedback, pointers, audit, jobs, shadow
+predictions, leases. SQLite (WAL) on one machine; PostgreSQL (``database_url``) for
+several replicas; one Alembic schema for both (``migrations/``).
 
 Serving writes the input log and the candidate's shadow predictions; the monitor
 reads windows of it; retraining reads labelled rows; the registry keeps production
@@ -7,10 +8,11 @@ and candidate pointers and the audit log; the monitor records retrain jobs. Each
 table has one owner module here (the pointers' owner is ``trainsmart.registry``).
 """
 
-from trainsmart.state.db import Database
+from trainsmart.state.db import Database, open_database, open_url
 from trainsmart.state.inputlog import InputLog, LoggedRow
 from trainsmart.state.jobs import Job, JobStatus, JobStore, Trigger
 from trainsmart.state.shadowlog import ShadowLog, ShadowPair, agreement
+from trainsmart.state.sqlite import SqliteDatabase
 
 __all__ = [
     "Database",
@@ -21,6 +23,9 @@ __all__ = [
     "LoggedRow",
     "ShadowLog",
     "ShadowPair",
+    "SqliteDatabase",
     "Trigger",
     "agreement",
+    "open_database",
+    "open_url",
 ]

@@ -56,9 +56,9 @@ class AlertLedger:
         now = time.time()
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO webhook_alerts"
+                "INSERT INTO webhook_alerts"
                 " (group_key, fingerprint, starts_at, received_at, job_id)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(k.group_key, k.fingerprint, k.starts_at, now, job_id) for k in keys],
             )
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import getpass
 import os
-import sqlite3
 import time
+
+from trainsmart.state.db import Connection
 
 
 def default_actor() -> str:
@@ -24,7 +25,7 @@ def default_actor() -> str:
 
 
 def write_audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     model: str,
     action: str,
     from_version: str | None,

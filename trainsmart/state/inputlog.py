@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,11 +45,11 @@ def _row(record: Any) -> LoggedRow:
 
 
 class InputLog:
-    """Append-only input log in the shared SQLite database.
+    """Append-only input log in the shared state database.
 
     Example::
 
-        log = InputLog(Database(path))
+        log = InputLog(open_database(settings))
         log.append("req-1", "fair", "v1", [{"age": 30.0}], [{"class": "0"}], [False])
         log.add_feedback("req-1", "1")
     """
@@ -81,10 +80,11 @@ class InputLog:
                     " prediction, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     records,
                 )
-        except sqlite3.Error as exc:
+        except self.db.Error as exc:
             raise StateUnavailable(
-                f"the input log at {self.db.path} could not be written ({exc}); the request was "
-                "not answered so that no input escapes monitoring; retry, and check the disk"
+                f"the input log at {self.db.where} could not be written ({exc}); the request was "
+                "not answered so that no input escapes monitoring; retry, and check that the "
+                "state database is up and has free space"
             ) from exc
 
     def request(self, request_id: str) -> list[LoggedRow]:
@@ -98,9 +98,9 @@ class InputLog:
         """Record the ground-truth label of one logged row; a later label replaces it."""
         try:
             self._add_feedback(request_id, label, row_index)
-        except sqlite3.Error as exc:
+        except self.db.Error as exc:
             raise StateUnavailable(
-                f"the feedback label could not be written to {self.db.path} ({exc}); nothing "
+                f"the feedback label could not be written to {self.db.where} ({exc}); nothing "
                 "was recorded, send it again"
             ) from exc
 
@@ -115,8 +115,9 @@ class InputLog:
                     request_id if row_index == 0 else f"{request_id}[{row_index}]"
                 )
             conn.execute(
-                "INSERT OR REPLACE INTO feedback (request_id, row_index, label, ts)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO feedback (request_id, row_index, label, ts) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (request_id, row_index)"
+                " DO UPDATE SET label = excluded.label, ts = excluded.ts",
                 (request_id, row_index, str(label), time.time()),
             )
 

@@ -11,7 +11,7 @@ models audit`` tells the whole story beside promotions and rollbacks.
 from __future__ import annotations
 
 import json
-import sqlite3
+import socket
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,7 +19,7 @@ from typing import Any
 
 from trainsmart.errors import NotFound
 from trainsmart.state.audit import write_audit
-from trainsmart.state.db import Database
+from trainsmart.state.db import Database, Row
 
 
 class JobStatus(StrEnum):
@@ -65,6 +65,8 @@ class Job:
     """The production version when the job was created (then: the one it was compared with)."""
     version: str | None = None
     """The version the job registered (promoted, or set as shadow candidate)."""
+    host: str | None = None
+    """The machine ``pid`` belongs to (None: recorded before schema 0002, or no pid)."""
 
     @property
     def outcome(self) -> str:
@@ -73,7 +75,7 @@ class Job:
         return str(result.get("reason") or result.get("error") or "")
 
 
-def _job(r: sqlite3.Row) -> Job:
+def _job(r: Row) -> Job:
     return Job(
         id=r["id"],
         model=r["model"],
@@ -89,6 +91,7 @@ def _job(r: sqlite3.Row) -> Job:
         actor=r["actor"],
         champion_version=r["champion_version"],
         version=r["version"],
+        host=r["host"],
     )
 
 
@@ -120,8 +123,8 @@ class JobStore:
             with self.db.transaction() as conn:
                 cur = conn.execute(
                     "INSERT INTO jobs (model, status, reason, created_at, started_at, pid,"
-                    " log_path, trigger, actor, champion_version)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " host, log_path, trigger, actor, champion_version)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         model,
                         status.value,
@@ -129,18 +132,18 @@ class JobStore:
                         now,
                         None if running_pid is None else now,
                         running_pid,
+                        None if running_pid is None else socket.gethostname(),
                         log_path,
                         Trigger(trigger).value,
                         actor,
                         champion_version,
                     ),
                 )
-                job_id = cur.lastrowid
+                job_id = int(cur.fetchone()[0])
                 why = f"job {job_id} ({Trigger(trigger).value}): {reason}"
                 write_audit(conn, model, "retrain-requested", champion_version, None, actor, why)
-        except sqlite3.IntegrityError:
+        except self.db.IntegrityError:
             return None
-        assert job_id is not None
         return self.get(job_id)
 
     def get(self, job_id: int) -> Job:
@@ -169,8 +172,9 @@ class JobStore:
     def mark_running(self, job_id: int, pid: int, log_path: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = ?, started_at = ?, pid = ?, log_path = ? WHERE id = ?",
-                (JobStatus.RUNNING.value, time.time(), pid, log_path, job_id),
+                "UPDATE jobs SET status = ?, started_at = ?, pid = ?, host = ?, log_path = ?"
+                " WHERE id = ?",
+                (JobStatus.RUNNING.value, time.time(), pid, socket.gethostname(), log_path, job_id),
             )
 
     def finish(self, job_id: int, status: JobStatus, result: dict[str, Any] | None = None) -> None:

@@ -7,7 +7,7 @@ be compared on the same traffic: ``ShadowLog.compare`` joins them.
 
 Example::
 
-    shadow = ShadowLog(Database(path))
+    shadow = ShadowLog(open_database(settings))
     pairs = shadow.compare("fair", limit=1000)
     agreement(pairs)          # 0.97: share of rows where both chose the same class
 """
@@ -72,7 +72,7 @@ class ShadowLog:
         ts: float | None = None,
     ) -> None:
         """Write the candidate's predictions of one request's rows, in row order, in one
-        transaction. Raises ``sqlite3.Error`` as it is: the mirror counts and logs it."""
+        transaction. Raises the database's ``Error`` as it is: the mirror counts and logs it."""
         now = time.time() if ts is None else ts
         records = [
             (request_id, i, now, model, version, json.dumps(pred))
@@ -80,8 +80,10 @@ class ShadowLog:
         ]
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO shadow (request_id, row_index, ts, model, version,"
-                " prediction) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shadow (request_id, row_index, ts, model, version, prediction)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, row_index, version)"
+                " DO UPDATE SET ts = excluded.ts, model = excluded.model,"
+                " prediction = excluded.prediction",
                 records,
             )
 

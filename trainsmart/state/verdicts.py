@@ -14,12 +14,11 @@ Example::
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from trainsmart.state.db import Database
+from trainsmart.state.db import Database, Row
 
 Outcome = Literal["kept", "rolled-back", "no-baseline"]
 
@@ -38,7 +37,7 @@ class Verdict:
     ts: float = field(default_factory=time.time)
 
 
-def _verdict(r: sqlite3.Row) -> Verdict:
+def _verdict(r: Row) -> Verdict:
     return Verdict(
         r["audit_id"], r["model"], r["version"], r["previous"], r["verdict"], r["reason"], r["ts"]
     )
@@ -62,9 +61,9 @@ class PromotionChecks:
         """Store ``verdict``; False if that promotion already had one (which is kept)."""
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO promotion_checks"
+                "INSERT INTO promotion_checks"
                 " (audit_id, model, version, previous, verdict, reason, ts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     verdict.audit_id,
                     verdict.model,

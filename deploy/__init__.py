@@ -1,0 +1,1 @@
+"""Deployment files: Kubernetes manifests (kubernetes/) and their validator (validate.py)."""

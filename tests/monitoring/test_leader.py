@@ -1,0 +1,88 @@
+"""Several monitors of one model: one leads, the others stand by and take over when the
+leader stops (cleanly: at once; killed: once its lease expires)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitoring.leader import Leadership
+from monitoring.metrics import MonitorMetrics
+from tests.monitoring.conftest import MakeBundle
+from trainsmart.launch import Child, child_env, free_port, start_monitor, wait_http
+from trainsmart.settings import Settings
+from trainsmart.state import Database
+from trainsmart.state.leases import Lease
+
+
+def leader_gauge(metrics: MonitorMetrics) -> float | None:
+    return metrics.registry.get_sample_value("trainsmart_monitor_leader", {"model": "fair"})
+
+
+def test_one_leads_the_other_stands_by_until_it_is_released(db: Database) -> None:
+    now = [0.0]
+    made = [
+        (
+            Lease(db, "monitor:fair", f"m{i}", ttl_s=10, clock=lambda: now[0]),
+            MonitorMetrics(CollectorRegistry()),
+        )
+        for i in range(2)
+    ]
+    first, second = (Leadership(lease, metrics, "fair") for lease, metrics in made)
+    assert first.lead() and not second.lead()
+    assert leader_gauge(made[0][1]) == 1 and leader_gauge(made[1][1]) == 0
+    now[0] += 5
+    assert first.lead() and not second.lead()  # renewed each check
+    first.release()
+    assert second.lead() and not first.lead()
+    assert leader_gauge(made[0][1]) == 0 and leader_gauge(made[1][1]) == 1
+
+
+def gauge(child: Child) -> float | None:
+    try:
+        text = httpx.get(child.url + "/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith('trainsmart_monitor_leader{model="fair"}'):
+            return float(line.split()[-1])
+    return None
+
+
+@pytest.mark.server
+def test_a_standby_monitor_takes_over_when_the_leader_is_killed(
+    settings: Settings, fair_bundle: MakeBundle, tmp_path: Path
+) -> None:
+    fair_bundle()
+    env = child_env(
+        None,
+        TRAINSMART_DATA_DIR=str(settings.data_dir),
+        TRAINSMART_MODEL_NAME="fair",
+        TRAINSMART_MONITORING__INTERVAL_S="0.2",
+        TRAINSMART_MONITORING__LEADER_LEASE_S="2",
+    )
+    monitors = [start_monitor(env, free_port(), tmp_path / f"monitor-{i}.log") for i in range(2)]
+    try:
+        for monitor in monitors:
+            wait_http(monitor, "/metrics", timeout_s=120)
+        deadline = time.monotonic() + 30
+        while sorted(gauge(m) or 0 for m in monitors) != [0.0, 1.0]:
+            assert time.monotonic() < deadline, [m.log_tail() for m in monitors]
+            time.sleep(0.2)
+        leader = next(m for m in monitors if gauge(m) == 1.0)
+        standby = next(m for m in monitors if m is not leader)
+        leader.process.kill()  # no release: the standby waits for the lease to expire
+        killed_at = time.monotonic()
+        while gauge(standby) != 1.0:
+            assert time.monotonic() - killed_at < 30, standby.log_tail()
+            time.sleep(0.2)
+        took = time.monotonic() - killed_at
+        assert took >= 1.0  # not before the 2 s lease ran out (minus the leader's last check)
+        assert "standing by" in standby.log_tail(200) and "leads" in standby.log_tail(200)
+    finally:
+        for monitor in monitors:
+            monitor.stop()

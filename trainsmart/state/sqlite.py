@@ -1,0 +1,92 @@
+"""SQLite in WAL mode, safe for several processes and threads (the one-machine default).
+
+Each thread gets its own connection (sqlite3 connections must not cross threads);
+writers wait on the lock up to ``busy_timeout`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import cast
+
+from trainsmart.errors import StateUnavailable
+from trainsmart.state.db import Connection, Database
+from trainsmart.state.migrate import migrate
+
+
+class SqliteDatabase(Database):
+    """A SQLite file shared by the processes of one machine.
+
+    Example::
+
+        db = SqliteDatabase(settings.paths.state_db)
+        with db.transaction() as conn:
+            conn.execute("SELECT count(*) FROM inputs")
+    """
+
+    Error = sqlite3.Error
+    IntegrityError = sqlite3.IntegrityError
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            migrate(self)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateUnavailable(
+                f"the state database {self.path} cannot be opened and written ({exc}); check "
+                f"that {self.path.parent} is a writable directory (data_dir) with free space"
+            ) from exc
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite"
+
+    def connection(self) -> Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=True,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return cast(Connection, conn)
+
+    @contextmanager
+    def transaction(self, lock: str | None = None) -> Iterator[Connection]:
+        """BEGIN IMMEDIATE: the write lock of the whole file, so ``lock`` needs nothing more."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
