@@ -1,11 +1,14 @@
-"""What the monitor writes under ``data_dir/monitoring/``: the drift journal and its cursor.
+"""The monitor's record of its windows: the drift journal and the cursor per version.
 
-    <model>.drift.jsonl   one JSON line per checked window (append-only)
-    <model>.state.json    per production version: last row id checked, windows, streak
+    data_dir/monitoring/<model>.drift.jsonl   one JSON line per checked window (append-only)
+    table drift_cursors (state database)      per version: last row id checked, windows, streak
 
-The state file is replaced atomically after each window, so a restarted
-monitor resumes after the last window it finished and never re-checks it.
-A rolled-back version resumes where it was left.
+The cursor is saved after each window, in the state database beside the input log it
+points into, so a restarted monitor (or a standby on another machine that took over the
+lease) resumes after the last window finished and never re-checks it. A rolled-back
+version resumes where it was left. A ``<model>.state.json`` file written by an older
+release is read once for a version the database has no cursor of (then the database
+takes over); without a database (``cursors`` None) the file is the cursor, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.errors import MonitoringError
+from trainsmart.state.cursors import DriftCursors
 
 
 @dataclass
@@ -34,9 +38,10 @@ class VersionCursor:
 class DriftJournal:
     """The drift journal and cursor state of one model."""
 
-    def __init__(self, folder: Path, model: str) -> None:
+    def __init__(self, folder: Path, model: str, cursors: DriftCursors | None = None) -> None:
         self.folder = Path(folder)
         self.model = model
+        self.cursors = cursors
         self.journal_path = self.folder / f"{model}.drift.jsonl"
         self.state_path = self.folder / f"{model}.state.json"
 
@@ -56,11 +61,16 @@ class DriftJournal:
 
     def cursor(self, version: str) -> VersionCursor:
         """Where checking ``version`` resumes (a fresh cursor for a version never seen)."""
-        entry = self._state().get(version)
+        saved = None if self.cursors is None else self.cursors.get(self.model, version)
+        entry = saved or self._state().get(version)
         return VersionCursor(**entry) if entry else VersionCursor()
 
     def save(self, version: str, cursor: VersionCursor) -> None:
-        """Record ``cursor`` for ``version`` (write to a temporary file, then rename)."""
+        """Record ``cursor`` for ``version``: in the database, or without one in the state
+        file (written to a temporary file, then renamed)."""
+        if self.cursors is not None:
+            self.cursors.save(self.model, version, **asdict(cursor))
+            return
         state = self._state()
         state[version] = asdict(cursor)
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from monitoring.window import WindowCheck
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
 from trainsmart.settings import Settings
+from trainsmart.state.cursors import DriftCursors
 from trainsmart.state.inputlog import InputLog
 from trainsmart.state.jobs import JobStore
 
@@ -105,7 +106,9 @@ class Monitor:
         self.runner = runner
         self.metrics = metrics
         self.clock = clock
-        self.journal = DriftJournal(settings.data_dir / "monitoring", self.model)
+        self.journal = DriftJournal(
+            settings.data_dir / "monitoring", self.model, DriftCursors(jobs.db)
+        )
         min_labels = self.config.min_labelled_rows
         self.policy = RetrainPolicy(
             self.config.consecutive_windows,

@@ -41,7 +41,10 @@ def on_postgres() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not on_postgres():
         return
-    skip = pytest.mark.skip(reason="reads the SQLite file itself; this run is on PostgreSQL")
+    skip = pytest.mark.skip(
+        reason="marked sqlite: runs in the SQLite pass (it opens the SQLite file, or picks its "
+        "backends itself)"
+    )
     for item in items:
         if "sqlite" in item.keywords:
             item.add_marker(skip)

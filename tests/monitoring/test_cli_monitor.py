@@ -42,7 +42,9 @@ def test_stopping_the_monitor_stops_its_retrain_job(
     )
     started: list[int] = []
 
-    def run_starts_a_job_then_stops(self: Monitor, stop: threading.Event) -> None:
+    def run_starts_a_job_then_stops(
+        self: Monitor, stop: threading.Event, leadership: object = None
+    ) -> None:
         job = self.jobs.create(self.model, "drift")
         assert job is not None
         self.runner.start(job)

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,8 @@ from monitoring.runner import JobRunner, pid_alive
 from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
-from trainsmart.state import Database, InputLog, Job, JobStatus, JobStore
+from trainsmart.state import Database, InputLog, Job, JobStatus, JobStore, open_database
+from trainsmart.state.cursors import DriftCursors
 
 
 class RecordingRunner(JobRunner):
@@ -234,8 +236,9 @@ def test_run_survives_a_failing_check(make_monitor: Callable[[], Monitor]) -> No
 
 
 def state(settings: Settings, version: str) -> dict[str, int]:
-    path = settings.data_dir / "monitoring" / "fair.state.json"
-    entry: dict[str, int] = json.loads(path.read_text())[version]
+    """The monitor's saved cursor of ``version`` (in the state database)."""
+    entry = DriftCursors(open_database(settings)).get("fair", version)
+    assert entry is not None, f"no cursor saved for {version}"
     return entry
 
 
@@ -464,3 +467,46 @@ def test_after_a_promotion_windows_compare_with_the_new_reference(
     log_rows(input_log, v2, shifted.iloc[600 + WINDOW_ROWS : 600 + 2 * WINDOW_ROWS], "new")
     [new] = monitor.check_once()
     assert (new.version, new.index, new.drift.dataset_drift) == (v2, 0, False)
+
+
+def test_a_monitor_on_another_machine_resumes_after_the_windows_checked_here(
+    settings: Settings,
+    registry: Registry,
+    input_log: InputLog,
+    jobs: JobStore,
+    runner: RecordingRunner,
+    fair_bundle: MakeBundle,
+    unshifted: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    version = fair_bundle()
+    log_rows(input_log, version, unshifted.iloc[: 2 * WINDOW_ROWS], "first")
+    here = Monitor(settings, registry, input_log, jobs, runner, MonitorMetrics(CollectorRegistry()))
+    assert [r.index for r in here.check_once()] == [0, 1]
+    # a standby elsewhere: its own data_dir (no journal, no files), the same state database
+    elsewhere = settings.model_copy(update={"data_dir": tmp_path / "another-machine"})
+    there = Monitor(
+        elsewhere, registry, input_log, jobs, runner, MonitorMetrics(CollectorRegistry())
+    )
+    log_rows(input_log, version, unshifted.iloc[2 * WINDOW_ROWS : 3 * WINDOW_ROWS], "second")
+    [window] = there.check_once()
+    assert window.index == 2 and window.first_id > here.cursor.after_id
+
+
+def test_a_cursor_file_of_an_older_release_is_adopted_once(
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    unshifted: pd.DataFrame,
+    settings: Settings,
+) -> None:
+    version = fair_bundle()
+    log_rows(input_log, version, unshifted.iloc[: 3 * WINDOW_ROWS], "rows")
+    first_two = input_log.window("fair", version, after_id=0, limit=2 * WINDOW_ROWS)
+    folder = settings.data_dir / "monitoring"
+    folder.mkdir(parents=True)
+    old = {version: {"after_id": first_two[-1].id, "windows": 2, "streak": 0}}
+    (folder / "fair.state.json").write_text(json.dumps(old))
+    [window] = make_monitor().check_once()  # windows 0 and 1 were checked by the old release
+    assert window.index == 2
+    assert state(settings, version)["windows"] == 3

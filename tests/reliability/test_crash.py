@@ -54,6 +54,7 @@ def _worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
+@pytest.mark.sqlite  # checks the SQLite file's integrity after the kill
 def test_sigkill_mid_traffic_leaves_every_answered_row_in_a_sound_log(
     settings: Settings, make_bundle: BundleFactory, tmp_path: Path
 ) -> None:

@@ -89,6 +89,7 @@ def test_an_unusable_data_dir_is_a_clear_error_at_start(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.sqlite  # fills the disk under the SQLite file
 def test_a_full_disk_refuses_the_request_with_503_and_corrupts_nothing(
     make_bundle: BundleFactory, holder: ModelHolder, predictor: Predictor, input_log: InputLog
 ) -> None:

@@ -209,6 +209,7 @@ def test_corrupt_bundle_is_refused_and_champion_keeps_serving(
     assert client.post("/predict", json={"instances": [fair_row()]}).json()["version"] == v1
 
 
+@pytest.mark.sqlite  # holds SQLite's write lock to make the log unwritable
 def test_unwritable_input_log_is_503_and_nothing_half_written(
     make_bundle: BundleFactory,
     holder: ModelHolder,

@@ -118,7 +118,7 @@ class PostgresDatabase(Database):
             from psycopg_pool import ConnectionPool
         except ImportError as exc:
             raise ConfigError(
-                "database_url names PostgreSQL but psycopg is not installed; "
+                "database_url names PostgreSQL but psycopg or psycopg-pool is not installed; "
                 "pip install 'trainsmart[postgres]'"
             ) from exc
         self.Error = psycopg.Error

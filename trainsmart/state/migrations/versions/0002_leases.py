@@ -1,5 +1,6 @@
 """Leases: which process leads (one active monitor among several started); the host of a
-job's pid (a pid means nothing on another machine).
+job's pid (a pid means nothing on another machine); the drift monitor's cursors (where
+any monitor of a model resumes, on whichever machine).
 
 Revision ID: 0002
 Revises: 0001
@@ -25,9 +26,19 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Double(), nullable=False),
     )
     op.add_column("jobs", sa.Column("host", sa.Text))
+    op.create_table(
+        "drift_cursors",
+        sa.Column("model", sa.Text, primary_key=True),
+        sa.Column("version", sa.Text, primary_key=True),
+        sa.Column("after_id", sa.BigInteger, nullable=False),
+        sa.Column("windows", sa.Integer, nullable=False),
+        sa.Column("streak", sa.Integer, nullable=False),
+        sa.Column("updated_at", sa.Double(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("drift_cursors")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("host")
     op.drop_table("leases")
