@@ -127,6 +127,8 @@ class Monitor:
             settings.data_dir / "monitoring" / "reports", self.model, self.config.reports_keep
         )
         self.cursor = VersionCursor()
+        self.leadership: Leadership | None = None
+        """Set by :meth:`run`: the lease is renewed before each further window."""
 
     def check_once(self) -> list[WindowResult]:
         """Supervise retrain jobs, then check every complete window not checked yet."""
@@ -139,9 +141,16 @@ class Monitor:
         if version != self.version:
             self._switch(version)
         results: list[WindowResult] = []
+        settle = self.config.settle_s if self.input_log.db.dialect == "postgresql" else 0.0
         while True:
+            if results and self.leadership is not None and not self.leadership.lead():
+                return results  # lost the lease mid-backlog: the new leader goes on
             rows = self.input_log.window(
-                self.model, version, after_id=self.cursor.after_id, limit=self.config.window_rows
+                self.model,
+                version,
+                after_id=self.cursor.after_id,
+                limit=self.config.window_rows,
+                logged_before=self.clock() - settle if settle else None,
             )
             if len(rows) < self.config.window_rows and not self._closed_by_time(rows):
                 log.debug(
@@ -185,9 +194,13 @@ class Monitor:
         With ``leadership``, only while this monitor holds the lease (released on the way
         out)."""
         log.info("monitoring %s every %gs", self.model, self.config.interval_s)
+        self.leadership = leadership
         try:
             while not stop.is_set():
+                was_leading = leadership is None or leadership.leading
                 if leadership is None or leadership.lead():
+                    if not was_leading:  # another monitor led meanwhile: reload its cursor
+                        self.version = None
                     try:
                         self.check_once()
                     except Exception:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from monitoring.kubernetes_settings import KubernetesJobSettings
 
@@ -58,6 +58,11 @@ class MonitoringSettings(BaseModel):
     kubernetes: KubernetesJobSettings = KubernetesJobSettings()
     """Image, resources, secrets and volumes of the retrain Jobs, and how to reach the
     Kubernetes API (monitoring/kubernetes_settings.py); used with job_runner: kubernetes."""
+    settle_s: Annotated[float, Field(ge=0.0)] = 2.0
+    """On PostgreSQL, windows take only rows logged at least this long ago: replicas commit
+    in parallel, so a row can commit just after one with a higher id, and a window that
+    had moved past its id would never see it. (SQLite commits one writer at a time: not
+    needed there.) A row whose commit takes longer than this is logged but in no window."""
     leader_lease_s: Annotated[float, Field(gt=0.0)] = 60.0
     """Several monitors of one model on one state database: the one holding the lease acts,
     the others stand by; a holder that stops renewing it (each check) for this long is
@@ -92,6 +97,16 @@ class MonitoringSettings(BaseModel):
     """Roll back when the new champion's live metric is worse than the previous one's by
     more than this, in the live metric's units: accuracy (0.02 = 2 points) or, for
     regression, mean absolute error in the target's units."""
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_check(self) -> MonitoringSettings:
+        if self.leader_lease_s < 2 * self.interval_s:
+            raise ValueError(
+                f"leader_lease_s ({self.leader_lease_s:g}) must be at least twice interval_s "
+                f"({self.interval_s:g}), or the lease of a monitor lapses between its checks "
+                "and another one takes over; raise leader_lease_s"
+            )
+        return self
 
     @field_validator("webhook_token")
     @classmethod

@@ -109,6 +109,8 @@ class PostgresServer:
             # the dead postmaster can linger as a zombie where nothing reaps orphans (a
             # container's init), and postgres would take its pid file for a live server
             (self.data / "postmaster.pid").unlink(missing_ok=True)
+            for lock in self.root.glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster); SIGKILL if it has not ended in 20 s."""

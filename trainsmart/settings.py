@@ -67,6 +67,7 @@ class Settings(BaseSettings):
         env_prefix="TRAINSMART_",
         env_nested_delimiter="__",
         extra="forbid",
+        hide_input_in_errors=True,  # a mistyped database_url must not print its password
     )
     yaml_file: ClassVar[Path | None] = None
 

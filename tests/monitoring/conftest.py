@@ -75,6 +75,7 @@ def settings(tmp_path: Path) -> Settings:
             interval_s=0.05,
             job_timeout_s=60.0,
             min_labelled_rows=0,
+            settle_s=0.0,  # rows are logged, then checked at once (PostgreSQL run included)
         ),
     )
 

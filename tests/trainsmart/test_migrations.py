@@ -3,6 +3,7 @@ a PostgreSQL server that is down or dies gives a clear error and loses nothing."
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import sqlalchemy as sa
 from tests.postgres import PostgresServer, find_postgres_bin
 from trainsmart.errors import StateUnavailable
 from trainsmart.state import InputLog, JobStore, SqliteDatabase, open_url
-from trainsmart.state.migrate import HEAD, MIGRATIONS, current_revision, sqlalchemy_url, upgrade
+from trainsmart.state.db import redact
+from trainsmart.state.migrate import (
+    HEAD,
+    MIGRATIONS,
+    REVISIONS,
+    current_revision,
+    sqlalchemy_url,
+    upgrade,
+)
 from trainsmart.state.postgres import translate
 
 pytestmark = pytest.mark.sqlite  # chooses its backends itself: run once, in the SQLite run
@@ -134,3 +143,57 @@ def test_a_dead_server_fails_writes_cleanly_and_they_work_once_it_is_back() -> N
         assert [r.request_id for r in log.recent("fair", 10)] == ["before", "after"]
         assert jobs.create("fair", "drift") is not None
         db.close()
+
+
+def test_a_database_migrated_by_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    with db.transaction() as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StateUnavailable, match="revision 9999, newer than this release's"):
+        SqliteDatabase(tmp_path / "state.db")
+
+
+def test_every_revision_is_listed_oldest_first() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    walked = [s.revision for s in ScriptDirectory.from_config(config).walk_revisions()]
+    assert tuple(reversed(walked)) == REVISIONS
+
+
+def test_passwords_are_redacted_from_urls() -> None:
+    assert redact("postgresql://app:pw@db:5432/x") == "postgresql://app:***@db:5432/x"
+    assert redact("postgresql://db/x?user=app&password=pw&sslmode=require") == (
+        "postgresql://db/x?user=app&password=***&sslmode=require"
+    )
+    assert redact("sqlite:////tmp/state.db") == "sqlite:////tmp/state.db"
+
+
+def test_a_file_of_the_last_release_before_alembic_is_adopted_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.executescript((Path(__file__).parent / "data" / "schema3.sql").read_text())
+        conn.execute(
+            "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
+            " prediction, cache_hit) VALUES ('r1', 0, 1.0, 'fair', 'v1', '{}', '{}', 0)"
+        )
+        conn.execute("INSERT INTO production VALUES ('fair', 0, 'v1')")
+    db = SqliteDatabase(old)
+    assert current_revision(db.connection(), db.Error) == HEAD
+    assert InputLog(db).count("fair") == 1
+    assert db.connection().execute("SELECT version FROM production").fetchone()[0] == "v1"
+    # the adopted file has every table and column a new one has
+    SqliteDatabase(tmp_path / "new.db")
+    adopted, fresh = schema(f"sqlite:///{old}"), schema(f"sqlite:///{tmp_path / 'new.db'}")
+    assert adopted.keys() == fresh.keys()
+    for table in fresh:
+        # SQLite reports an INTEGER PRIMARY KEY made without NOT NULL as nullable; it is
+        # the rowid and never NULL, so primary-key columns are compared by name only
+        keys = set(fresh[table][1])  # type: ignore[index]
+        for columns in (adopted[table][0], fresh[table][0]):  # type: ignore[index]
+            columns[:] = [(n, None if n in keys else null) for n, null in columns]
+        assert adopted[table][0] == fresh[table][0], table  # type: ignore[index]

@@ -47,7 +47,8 @@ def backend(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Open
 
 def run_together(actions: list[Callable[[], object]]) -> list[object]:
     """Run ``actions`` in threads released at the same instant; their results or errors."""
-    start, results = threading.Barrier(len(actions)), [None] * len(actions)
+    start = threading.Barrier(len(actions))
+    results: list[object] = [TimeoutError("still running after 60 s")] * len(actions)
 
     def run(i: int) -> None:
         start.wait()

@@ -77,9 +77,20 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
         runner,
         MonitorMetrics(metrics_registry),
     )
-    if once:
-        for window in monitor.check_once():
-            click.echo(str(window))
+    leadership = Leadership(
+        Lease(app.db, f"monitor:{settings.model_name}", ttl_s=settings.monitoring.leader_lease_s),
+        monitor.metrics,
+        settings.model_name,
+    )
+    if once:  # one check, and only if no running monitor leads (it would act twice)
+        if not leadership.lead():
+            click.echo(f"a running monitor leads {settings.model_name}; nothing checked")
+            return
+        try:
+            for window in monitor.check_once():
+                click.echo(str(window))
+        finally:
+            leadership.release()
         return
     webhook = AlertmanagerWebhook(settings, monitor.trigger, AlertLedger(app.db), monitor.metrics)
     server, _thread = start_metrics_server(
@@ -104,11 +115,6 @@ def run_monitor(app: AppContext, *, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    leadership = Leadership(
-        Lease(app.db, f"monitor:{settings.model_name}", ttl_s=settings.monitoring.leader_lease_s),
-        monitor.metrics,
-        settings.model_name,
-    )
     try:
         monitor.run(stop, leadership)
     finally:

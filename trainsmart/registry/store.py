@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,18 @@ from trainsmart.state.audit import write_audit
 from trainsmart.state.db import Database
 
 _VERSION = re.compile(r"^v(\d+)$")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -101,21 +115,22 @@ class Registry:
             raise RegistryError(f"cannot register {name}: staging folder lacks {missing}")
         (staging / "lineage.json").write_text(lineage.model_dump_json(indent=2))
         write_checksums(staging)
-        existing = self.versions(name)
-        version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
         metadata = {
             "serving_variant": lineage.serving_variant,
             "framework": lineage.framework,
             "trigger": lineage.trigger,
             "parent_version": lineage.parent_version or "",
         }
-        with bentoml.models.create(
-            f"{name}:{version}",
-            labels={"owner": "trainsmart"},
-            metadata=metadata,
-            _model_store=self._store,
-        ) as model:
-            shutil.copytree(staging, model.path, dirs_exist_ok=True)
+        with self._registering(name):
+            existing = self.versions(name)
+            version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
+            with bentoml.models.create(
+                f"{name}:{version}",
+                labels={"owner": "trainsmart"},
+                metadata=metadata,
+                _model_store=self._store,
+            ) as model:
+                shutil.copytree(staging, model.path, dirs_exist_ok=True)
         bundle = self.get(name, version)
         bundle.verify()
         return bundle
@@ -133,13 +148,24 @@ class Registry:
             bundle.verify()
             return bundle
         Bundle(name, version, Path(source)).verify()
-        with bentoml.models.create(
-            f"{name}:{version}", labels={"owner": "trainsmart"}, _model_store=self._store
-        ) as model:
-            shutil.copytree(source, model.path, dirs_exist_ok=True)
+        with self._registering(name):
+            if version not in self.versions(name):  # another replica may have imported it
+                with bentoml.models.create(
+                    f"{name}:{version}", labels={"owner": "trainsmart"}, _model_store=self._store
+                ) as model:
+                    shutil.copytree(source, model.path, dirs_exist_ok=True)
         bundle = self.get(name, version)
         bundle.verify()
         return bundle
+
+    def _registering(self, name: str) -> AbstractContextManager[object]:
+        """Held while a version of ``name`` is numbered and written: on a model store
+        shared by several machines (PostgreSQL state), two registrations take turns under
+        a database lock; on SQLite (one machine) a lock file in the store does it, so the
+        input log's writers never wait for a copy."""
+        if self.db.dialect == "postgresql":
+            return self.db.transaction(lock=f"register:{name}")
+        return _file_lock(self.store_path / f".register-{name}.lock")
 
     # -- production pointer -----------------------------------------------------------------
     def production(self, name: str) -> str | None:

@@ -93,13 +93,20 @@ class Database(ABC):
 
 
 def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
+    """``url`` with its password (``user:password@`` or ``?password=``) replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is None and "password=" not in parts.query:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+    if "password=" in parts.query:
+        query = "&".join(
+            "password=***" if p.startswith("password=") else p for p in parts.query.split("&")
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 def open_url(url: str, **options: Any) -> Database:

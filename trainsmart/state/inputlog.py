@@ -67,14 +67,21 @@ class InputLog:
         cache_hits: Sequence[bool],
         ts: float | None = None,
     ) -> None:
-        """Write every row of one request in one transaction (all or nothing)."""
-        now = time.time() if ts is None else ts
-        records = [
-            (request_id, i, now, model, version, json.dumps(row), json.dumps(pred), int(hit))
-            for i, (row, pred, hit) in enumerate(zip(rows, predictions, cache_hits, strict=True))
+        """Write every row of one request in one transaction (all or nothing).
+
+        ``ts`` (default: now, read once the transaction has its connection, so that it is
+        within milliseconds of the row's id) orders rows in time for the monitor."""
+        encoded = [
+            (json.dumps(row), json.dumps(pred), int(hit))
+            for row, pred, hit in zip(rows, predictions, cache_hits, strict=True)
         ]
         try:
             with self.db.transaction() as conn:
+                now = time.time() if ts is None else ts
+                records = [
+                    (request_id, i, now, model, version, *values)
+                    for i, values in enumerate(encoded)
+                ]
                 conn.executemany(
                     "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
                     " prediction, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -121,12 +128,22 @@ class InputLog:
                 (request_id, row_index, str(label), time.time()),
             )
 
-    def window(self, model: str, version: str, after_id: int, limit: int) -> list[LoggedRow]:
-        """Up to ``limit`` rows served by ``model``/``version`` with id above ``after_id``."""
-        records = self.db.connection().execute(
-            "SELECT * FROM inputs WHERE model = ? AND version = ? AND id > ? ORDER BY id LIMIT ?",
-            (model, version, after_id, limit),
-        )
+    def window(
+        self,
+        model: str,
+        version: str,
+        after_id: int,
+        limit: int,
+        *,
+        logged_before: float | None = None,
+    ) -> list[LoggedRow]:
+        """Up to ``limit`` rows served by ``model``/``version`` with id above ``after_id``
+        (and logged before ``logged_before``, when given), in id order."""
+        sql = "SELECT * FROM inputs WHERE model = ? AND version = ? AND id > ?"
+        args: list[Any] = [model, version, after_id]
+        if logged_before is not None:
+            sql, args = sql + " AND ts < ?", [*args, logged_before]
+        records = self.db.connection().execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
         return [_row(r) for r in records]
 
     def labelled(self, model: str, limit: int) -> list[LoggedRow]:

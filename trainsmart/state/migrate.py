@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-HEAD = "0002"
-"""The newest revision in ``migrations/versions``."""
+REVISIONS = ("0001", "0002")
+"""Every revision in ``migrations/versions``, oldest first."""
+HEAD = REVISIONS[-1]
+"""The newest revision: the schema this release reads and writes."""
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = "trainsmart:migrate"
@@ -43,10 +45,31 @@ def current_revision(conn: Any, error: type[Exception]) -> str | None:
 
 
 def migrate(db: Any) -> None:
-    """Upgrade ``db`` (a Database with ``url``, ``connection()``, ``Error``) to :data:`HEAD`."""
-    if current_revision(db.connection(), db.Error) == HEAD:
+    """Upgrade ``db`` (a Database with ``url``, ``connection()``, ``Error``) to :data:`HEAD`.
+
+    Raises ``MigrationError`` (a ``StateUnavailable``) when the database is at a revision
+    this release does not know (a newer release migrated it) or the upgrade fails."""
+    from trainsmart.errors import StateUnavailable
+
+    found = current_revision(db.connection(), db.Error)
+    if found == HEAD:
         return
-    upgrade(db.url)
+    if found is not None and found not in REVISIONS:
+        raise StateUnavailable(
+            f"the state database {db.where} has schema revision {found}, newer than this "
+            f"release's {HEAD}: a newer trainsmart migrated it; run that release here too "
+            "(schemas are not downgraded by themselves)"
+        )
+    import sqlalchemy.exc
+    from alembic.util import CommandError
+
+    try:
+        upgrade(db.url)
+    except (sqlalchemy.exc.SQLAlchemyError, CommandError) as exc:
+        raise StateUnavailable(
+            f"the state database {db.where} could not be migrated to schema {HEAD} "
+            f"({type(exc).__name__}: {exc}); check that its user may create and alter tables"
+        ) from exc
 
 
 def upgrade(url: str, revision: str = "head") -> None:

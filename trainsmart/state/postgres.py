@@ -137,6 +137,9 @@ class PostgresDatabase(Database):
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
             migrate(self)
+        except StateUnavailable:
+            self._pool.close()
+            raise
         except (psycopg.Error, OSError) as exc:
             self._pool.close()
             raise StateUnavailable(

@@ -32,6 +32,12 @@ class SqliteDatabase(Database):
     IntegrityError = sqlite3.IntegrityError
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StateUnavailable(
+                f"this Python links SQLite {sqlite3.sqlite_version}; trainsmart needs 3.35 or "
+                "newer (RETURNING, upserts): use a newer Python build, or set database_url to "
+                "a PostgreSQL server"
+            )
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()

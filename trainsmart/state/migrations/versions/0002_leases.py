@@ -18,23 +18,30 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "leases",
-        sa.Column("name", sa.Text, primary_key=True),
-        sa.Column("holder", sa.Text, nullable=False),
-        sa.Column("acquired_at", sa.Double(), nullable=False),
-        sa.Column("expires_at", sa.Double(), nullable=False),
-    )
-    op.add_column("jobs", sa.Column("host", sa.Text))
-    op.create_table(
-        "drift_cursors",
-        sa.Column("model", sa.Text, primary_key=True),
-        sa.Column("version", sa.Text, primary_key=True),
-        sa.Column("after_id", sa.BigInteger, nullable=False),
-        sa.Column("windows", sa.Integer, nullable=False),
-        sa.Column("streak", sa.Integer, nullable=False),
-        sa.Column("updated_at", sa.Double(), nullable=False),
-    )
+    # each step only when missing: SQLite runs DDL outside a transaction, so a process
+    # killed mid-way leaves part of it done, and the next open finishes it
+    inspector = sa.inspect(op.get_bind())
+    tables = set(inspector.get_table_names())
+    if "leases" not in tables:
+        op.create_table(
+            "leases",
+            sa.Column("name", sa.Text, primary_key=True),
+            sa.Column("holder", sa.Text, nullable=False),
+            sa.Column("acquired_at", sa.Double(), nullable=False),
+            sa.Column("expires_at", sa.Double(), nullable=False),
+        )
+    if "host" not in {c["name"] for c in inspector.get_columns("jobs")}:
+        op.add_column("jobs", sa.Column("host", sa.Text))
+    if "drift_cursors" not in tables:
+        op.create_table(
+            "drift_cursors",
+            sa.Column("model", sa.Text, primary_key=True),
+            sa.Column("version", sa.Text, primary_key=True),
+            sa.Column("after_id", sa.BigInteger, nullable=False),
+            sa.Column("windows", sa.Integer, nullable=False),
+            sa.Column("streak", sa.Integer, nullable=False),
+            sa.Column("updated_at", sa.Double(), nullable=False),
+        )
 
 
 def downgrade() -> None:
