@@ -150,7 +150,10 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
             with predictor.timed(name):
                 check_api_key(request.headers, settings.api_keys)
                 body = await read_json(request, settings.max_body_bytes)
-                return JSONResponse(await answer(settings, request, handler, predictor, body))
+                answered = await answer(
+                    settings, request, handler, predictor, body, remote_state=predictor.remote_state
+                )
+                return JSONResponse(answered)
 
         app.add_api_route(
             path,

@@ -51,16 +51,22 @@ def document_api_keys(app: FastAPI) -> None:
 
 
 async def answer(
-    settings: ServingSettings, request: Request, handler: Callable[..., R], *args: Any
+    settings: ServingSettings,
+    request: Request,
+    handler: Callable[..., R],
+    *args: Any,
+    remote_state: bool = False,
 ) -> R:
     """``handler(*args)`` for ``request`` (whose body was read): on the event loop when the
-    body is small and the handler cannot wait on other requests (no batching, no Redis
-    round trip), else in the thread pool (``serving.inline_max_body_bytes``)."""
+    body is small and the handler waits on nothing else (no batching, no Redis or
+    PostgreSQL round trip: ``remote_state``), else in the thread pool
+    (``serving.inline_max_body_bytes``)."""
     size = len(await request.body())  # already read: cached by Starlette
     if (
         size <= settings.inline_max_body_bytes
         and not settings.batching
         and settings.cache_backend != "redis"
+        and not remote_state
     ):
         return handler(*args)
     return await run_in_threadpool(handler, *args)

@@ -78,6 +78,8 @@ class Predictor:
         self.settings = settings
         self.registry = registry
         self.shadow = shadow
+        self.remote_state = input_log.db.dialect != "sqlite"
+        """The input log is written over the network (PostgreSQL): requests wait on it."""
         """Mirrors production requests to a shadow candidate; None: no shadowing here."""
         self._contracts: dict[str, InputContract] = {}
         self.batcher = (

@@ -51,8 +51,9 @@ class ServingSettings(BaseModel):
     inline_max_body_bytes: Annotated[int, Field(ge=0)] = 16 * 1024
     """Requests with a body up to this size are answered on the event loop, without the
     hop to a worker thread (which costs more than predicting a few rows); larger ones,
-    and every request when batching or the Redis cache is on (they wait on others), go
-    to the thread pool. 0: always the thread pool."""
+    and every request when batching, the Redis cache or a PostgreSQL database_url is on
+    (they wait on others, or on the network), go to the thread pool. 0: always the
+    thread pool."""
     ort_intra_op_threads: Annotated[int, Field(ge=0)] = 0
     """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""
     ort_inter_op_threads: Annotated[int, Field(ge=0)] = 0

@@ -217,7 +217,16 @@ def add_v2_routes(
                     field="Inference-Header-Content-Length",
                 )
             body = await read_json(request, settings.max_body_bytes, untyped_ok=True)
-            return JSONResponse(await answer(settings, request, _infer, predictor, body, version))
+            answered = await answer(
+                settings,
+                request,
+                _infer,
+                predictor,
+                body,
+                version,
+                remote_state=predictor.remote_state,
+            )
+            return JSONResponse(answered)
 
     async def model_infer(request: Request, name: str) -> JSONResponse:
         return await infer(request, name, None)
