@@ -16,11 +16,10 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
-from tests.services import REQUIRE_SERVICES_ENV, free_port, wait_until
+from tests.services import REQUIRE_SERVICES_ENV, Server, free_port, stop_process, wait_until
 
 INSTALL = "pip install 'moto[server,s3]'"
 
@@ -49,7 +48,7 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class MotoServer:
+class MotoServer(Server):
     """A throwaway ``moto_server``: loopback only, state in memory, its output in ``log``."""
 
     def __init__(self, binary: str, log: Path) -> None:
@@ -85,24 +84,4 @@ class MotoServer:
         return True
 
     def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-    def __enter__(self) -> MotoServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_process(self._process)

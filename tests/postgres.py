@@ -21,9 +21,8 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
-from tests.services import free_port, require_binary, wait_until
+from tests.services import Server, free_port, require_binary, wait_until
 
 USER = "trainsmart"
 
@@ -41,7 +40,7 @@ def find_postgres_bin() -> Path:
     raise AssertionError("unreachable: require_binary skips or fails")
 
 
-class PostgresServer:
+class PostgresServer(Server):
     """A throwaway PostgreSQL cluster on a free loopback port."""
 
     def __init__(self, bindir: Path, port: int | None = None) -> None:
@@ -123,18 +122,7 @@ class PostgresServer:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def remove(self) -> None:
+    def close(self) -> None:
+        """Stop, and remove the cluster's directory."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()

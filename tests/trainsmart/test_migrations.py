@@ -66,15 +66,16 @@ def test_sqlite_and_postgresql_get_the_same_schema(tmp_path: Path, postgres_url:
         assert mine[0] == other[0] and mine[1] == other[1], table  # type: ignore[index]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_an_older_revision_is_upgraded_on_open(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a database with no tables yet, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_an_older_revision_is_upgraded_on_open(empty_url: str) -> None:
+    url = empty_url
     upgrade(url, "0001")  # a database made by the previous release
     db = open_url(url)
     assert current_revision(db.connection(), db.Error) == HEAD
@@ -82,15 +83,8 @@ def test_an_older_revision_is_upgraded_on_open(
     db.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_processes_opening_a_new_database_together_migrate_it_once(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'new.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+def test_processes_opening_a_new_database_together_migrate_it_once(empty_url: str) -> None:
+    url = empty_url
     start, errors, opened = threading.Barrier(4), [], []
 
     def open_it() -> None:
