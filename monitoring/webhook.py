@@ -18,9 +18,10 @@ returns ``(status, json_body)``; the monitor's HTTP server mounts it as
 
 Only alerts with ``status: firing`` count. Each firing alert is one episode, named by
 its group's ``groupKey``, its ``fingerprint`` and ``startsAt``; an episode that already
-started a job is remembered in SQLite (``trainsmart/state/alerts.py``), so Alertmanager's
-re-deliveries of a group (``repeat_interval``, restarts, retries) start one job in all.
-An episode the rules turned down is not remembered: a later delivery may still start one.
+started a job is remembered in the state database (``trainsmart/state/alerts.py``), so
+Alertmanager's re-deliveries of a group (``repeat_interval``, restarts, retries) start
+one job in all. An episode the rules turned down is not remembered: a later delivery
+may still start one.
 
 Example::
 

@@ -8,7 +8,7 @@ Routes (``add_admin_routes``)::
     PUT    /admin/shadow      {"enabled": true}: mirror production requests to it, or stop
     GET    /admin/status      versions loaded, shadow on/off, mirror queue depth
 
-Writes go to the registry (SQLite, audited with actor ``admin-api``), then the worker
+Writes go to the registry (the state database, audited with actor ``admin-api``), then the worker
 that answered refreshes at once; the other workers and replicas follow within
 ``serving.reload_interval_s`` (their ``Reloader``), as they follow promotions. Every
 answer is the status of the worker that answered (``pid`` says which).

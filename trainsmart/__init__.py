@@ -2,8 +2,8 @@
 
 This shared package holds what every stage agrees on: settings
 (:mod:`trainsmart.settings`), the error tree (:mod:`trainsmart.errors`), the
-registry contract (:mod:`trainsmart.registry`), the shared SQLite state
-(:mod:`trainsmart.state`) and the command line (:mod:`trainsmart.cli`).
+registry contract (:mod:`trainsmart.registry`), the shared state (SQLite or
+PostgreSQL, :mod:`trainsmart.state`) and the command line (:mod:`trainsmart.cli`).
 It never imports torch, tensorflow or evidently.
 """
 

@@ -51,7 +51,8 @@ class Paths:
 
     @property
     def state_db(self) -> Path:
-        """SQLite database: input log, feedback, production pointers, audit log, jobs."""
+        """The SQLite state database (unless ``database_url`` names another): input log,
+        feedback, production pointers, audit log, jobs."""
         return self.root / "trainsmart.db"
 
     @property

@@ -1,8 +1,9 @@
-"""The registry: immutable versions in the BentoML model store, production pointers in SQLite.
+"""The registry: immutable versions in the BentoML model store, production pointers in the
+state database (SQLite, or PostgreSQL shared by several machines).
 
-Promotion and rollback are single SQLite transactions over the ``production``
-stack and the ``audit`` table: a crash mid-way leaves the old pointer and no
-audit row, and a reader never sees a half-written pointer. The candidate pointer
+Promotion and rollback are single transactions, under the lock ``registry:<model>``,
+over the ``production`` stack and the ``audit`` table: a crash mid-way leaves the old
+pointer and no audit row, and a reader never sees a half-written pointer. The candidate pointer
 (one version per model served beside production, optionally in shadow mode) lives
 in the ``candidate`` table and is audited the same way, so every worker and replica
 follows it as it follows production.
