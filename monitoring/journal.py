@@ -7,14 +7,13 @@ The cursor is saved after each window, in the state database beside the input lo
 points into, so a restarted monitor (or a standby on another machine that took over the
 lease) resumes after the last window finished and never re-checks it. A rolled-back
 version resumes where it was left. A ``<model>.state.json`` file written by an older
-release is read once for a version the database has no cursor of (then the database
-takes over); without a database (``cursors`` None) the file is the cursor, as before.
+release is read for a version the database has no cursor of yet (then the database
+takes over).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ class VersionCursor:
 class DriftJournal:
     """The drift journal and cursor state of one model."""
 
-    def __init__(self, folder: Path, model: str, cursors: DriftCursors | None = None) -> None:
+    def __init__(self, folder: Path, model: str, cursors: DriftCursors) -> None:
         self.folder = Path(folder)
         self.model = model
         self.cursors = cursors
@@ -61,24 +60,15 @@ class DriftJournal:
 
     def cursor(self, version: str) -> VersionCursor:
         """Where checking ``version`` resumes (a fresh cursor for a version never seen)."""
-        saved = None if self.cursors is None else self.cursors.get(self.model, version)
-        entry = saved or self._state().get(version)
+        entry = self.cursors.get(self.model, version) or self._old_state().get(version)
         return VersionCursor(**entry) if entry else VersionCursor()
 
     def save(self, version: str, cursor: VersionCursor) -> None:
-        """Record ``cursor`` for ``version``: in the database, or without one in the state
-        file (written to a temporary file, then renamed)."""
-        if self.cursors is not None:
-            self.cursors.save(self.model, version, **asdict(cursor))
-            return
-        state = self._state()
-        state[version] = asdict(cursor)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        """Record ``cursor`` for ``version`` in the state database."""
+        self.cursors.save(self.model, version, **asdict(cursor))
 
-    def _state(self) -> dict[str, dict[str, int]]:
+    def _old_state(self) -> dict[str, dict[str, int]]:
+        """The cursors an older release kept in ``<model>.state.json`` (none: {})."""
         if not self.state_path.is_file():
             return {}
         try:

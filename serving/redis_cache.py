@@ -23,7 +23,6 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -32,21 +31,12 @@ from redis.retry import Retry
 from serving.breaker import CircuitBreaker
 from serving.cache import PredictionCache
 from serving.metrics import ServingMetrics
+from trainsmart.errors import redact
 
 logger = logging.getLogger("trainsmart.serving")
 
 KEY_PREFIX = "trainsmart:pred:"
 T = TypeVar("T")
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class RedisCache(PredictionCache):

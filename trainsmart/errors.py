@@ -24,6 +24,7 @@ Messages say what went wrong and what to do about it.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -37,6 +38,21 @@ def clip(text: str, limit: int = ECHO_LIMIT) -> str:
     """``text`` cut to ``limit`` characters (ending in "..."): errors echo a client's input
     so they can find it, never in full (a 200 KB feature name must not come back)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_USERINFO = re.compile(r"(?<=://)([^/@\s:]*)(:[^/@\s]*)?@")
+_PASSWORD_PARAM = re.compile(r"(?<=[?&]password=)[^&\s]*")
+
+
+def redact(text: str) -> str:
+    """``text`` (a URL, or a message quoting URLs) with their credentials hidden:
+    ``user:password@`` becomes ``user:***@``, a bare ``token@`` becomes ``***@`` and
+    ``password=...`` becomes ``password=***``."""
+
+    def hide(match: re.Match[str]) -> str:
+        return f"{match.group(1)}:***@" if match.group(2) is not None else "***@"
+
+    return _PASSWORD_PARAM.sub("***", _USERINFO.sub(hide, text))
 
 
 class TrainsmartError(Exception):

@@ -112,7 +112,9 @@ class Settings(BaseSettings):
     def _known_database(cls, url: SecretStr | None) -> SecretStr | None:
         if url is None or not url.get_secret_value().strip():
             return None
-        scheme = url.get_secret_value().split(":", 1)[0].split("+", 1)[0].lower()
+        from trainsmart.state.db import url_scheme
+
+        scheme = url_scheme(url.get_secret_value())
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError(
                 f"database_url must start with sqlite:/// or postgresql://, not {scheme}://"

@@ -22,6 +22,7 @@ from tests.monitoring.test_monitor import RecordingRunner
 from trainsmart.registry import Registry
 from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, JobStore
+from trainsmart.state.cursors import DriftCursors
 from trainsmart.state.verdicts import PromotionChecks
 
 WINDOW = 40
@@ -51,7 +52,7 @@ def make_guard(
     metrics = MonitorMetrics(prom)
 
     def make() -> RollbackGuard:  # a fresh guard: what a restarted monitor builds
-        journal = DriftJournal(guarded.data_dir / "monitoring", "fair")
+        journal = DriftJournal(guarded.data_dir / "monitoring", "fair", DriftCursors(db))
         return RollbackGuard(guarded, registry, input_log, PromotionChecks(db), metrics, journal)
 
     return make
@@ -221,6 +222,6 @@ def test_rollback_can_be_switched_off(
     promote_after(registry, v2)
     serve(input_log, v2, "after", WINDOW, right=0)
     metrics = MonitorMetrics(CollectorRegistry())
-    journal = DriftJournal(settings.data_dir / "monitoring", "fair")
+    journal = DriftJournal(settings.data_dir / "monitoring", "fair", DriftCursors(db))
     guard = RollbackGuard(settings, registry, input_log, PromotionChecks(db), metrics, journal)
     assert guard.check() is None and registry.production("fair") == v2

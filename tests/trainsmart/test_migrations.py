@@ -11,9 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.postgres import PostgresServer, find_postgres_bin
-from trainsmart.errors import StateUnavailable
+from trainsmart.errors import StateUnavailable, redact
 from trainsmart.state import InputLog, JobStore, SqliteDatabase, open_url
-from trainsmart.state.db import redact
 from trainsmart.state.migrate import (
     HEAD,
     MIGRATIONS,

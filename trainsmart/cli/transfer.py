@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from trainsmart.cli.context import AppContext
-from trainsmart.registry.remote import redact
+from trainsmart.errors import redact
 from trainsmart.registry.transfer import export_bundle, import_bundle, list_remote
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,6 +24,7 @@ from trainsmart.errors import (
     RemoteStorageError,
     TrainsmartError,
     clip,
+    redact,
 )
 from trainsmart.registry.bundle import CHECKSUMS_FILE
 from trainsmart.registry.names import check_name
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 MANIFEST_FILE = "bundle.json"
-_USERINFO = re.compile(r"(?<=://)[^/@]+@")
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -65,11 +65,6 @@ class Manifest(BaseModel):
                     f"{where}/{MANIFEST_FILE} lists the file {clip(rel)!r}, which is not a path "
                     "inside the bundle; nothing was imported"
                 )
-
-
-def redact(url: str) -> str:
-    """``url`` without its ``user:password@`` part, for messages."""
-    return _USERINFO.sub("***@", url)
 
 
 def open_url(url: str, storage_options: dict[str, Any] | None) -> tuple[AbstractFileSystem, str]:

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from trainsmart.errors import InvalidInput, NotFound, RegistryError
+from trainsmart.errors import InvalidInput, NotFound, RegistryError, redact
 from trainsmart.registry.bundle import CHECKSUMS_FILE, Bundle, sha256_file
 from trainsmart.registry.names import check_name
 from trainsmart.registry.remote import (
@@ -44,7 +44,6 @@ from trainsmart.registry.remote import (
     list_bundles,
     open_url,
     read_manifest,
-    redact,
     storage_errors,
     where,
 )

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+
+from trainsmart.errors import redact
 
 if TYPE_CHECKING:
     from trainsmart.settings import Settings
@@ -92,35 +93,30 @@ class Database(ABC):
         """Release this process's connections (the database is opened again on next use)."""
 
 
-def redact(url: str) -> str:
-    """``url`` with its password (``user:password@`` or ``?password=``) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None and "password=" not in parts.query:
-        return url
-    if parts.password is not None:
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
-    if "password=" in parts.query:
-        query = "&".join(
-            "password=***" if p.startswith("password=") else p for p in parts.query.split("&")
-        )
-        parts = parts._replace(query=query)
-    return urlunsplit(parts)
+def url_scheme(url: str) -> str:
+    """The scheme of a database URL, lower case and without a driver (``postgresql`` of
+    ``postgresql+psycopg://...``)."""
+    return url.split(":", 1)[0].split("+", 1)[0].lower()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of ``sqlite:///path/file.db`` (None: the URL names none)."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return Path(path) if path else None
 
 
 def open_url(url: str, **options: Any) -> Database:
     """The database at ``url``: ``sqlite:///path/to/file.db`` or ``postgresql://...``."""
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    scheme = url_scheme(url)
     if scheme == "sqlite":
         from trainsmart.state.sqlite import SqliteDatabase
 
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if not path:
+        path = sqlite_file(url)
+        if path is None:
             from trainsmart.errors import ConfigError
 
             raise ConfigError(f"database_url {url!r} names no file; use sqlite:///path/file.db")
-        return SqliteDatabase(Path(path), **options)
+        return SqliteDatabase(path, **options)
     if scheme in ("postgresql", "postgres"):
         from trainsmart.state.postgres import PostgresDatabase
 
@@ -140,6 +136,6 @@ def open_database(settings: Settings) -> Database:
         return SqliteDatabase(settings.paths.state_db)
     options: dict[str, Any] = {}
     url = settings.database_url.get_secret_value()
-    if not url.lower().startswith("sqlite"):
+    if url_scheme(url) != "sqlite":
         options["pool_size"] = settings.database_pool_size
     return open_url(url, **options)

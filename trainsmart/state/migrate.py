@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trainsmart.state.db import sqlite_file, url_scheme
+
 REVISIONS = ("0001", "0002")
 """Every revision in ``migrations/versions``, oldest first."""
 HEAD = REVISIONS[-1]
@@ -104,12 +106,12 @@ def sqlalchemy_url(url: str) -> str:
 @contextlib.contextmanager
 def _migration_lock(url: str) -> Iterator[None]:
     """A lock file beside a SQLite database (PostgreSQL locks inside the transaction)."""
-    if not url.lower().startswith("sqlite"):
+    path = sqlite_file(url) if url_scheme(url) == "sqlite" else None
+    if path is None:
         yield
         return
     import fcntl
 
-    path = Path(url.split(":///", 1)[1])
     with open(path.with_name(path.name + ".migrate-lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from trainsmart.errors import ConfigError, StateUnavailable
-from trainsmart.state.db import Connection, Database, redact
+from trainsmart.errors import ConfigError, StateUnavailable, redact
+from trainsmart.state.db import Connection, Database
 from trainsmart.state.migrate import lock_key, migrate
 
 _PLACEHOLDER = re.compile(r"\?")
