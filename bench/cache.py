@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.cache import LRUCache, PredictionCache, row_key
+from serving.cache.redis_cache import RedisCache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
-from serving.redis_cache import RedisCache
 from serving.runtime import ModelHolder
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog, open_database
 
 logger = logging.getLogger("trainsmart.bench")

@@ -4,7 +4,6 @@ int8 (against 0.7 x the FLOPs removed) and achieved vs attainable compute."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench.compute import (
     compute_split,
@@ -15,9 +14,7 @@ from bench.compute import (
     top_others,
     verdict,
 )
-
-if TYPE_CHECKING:
-    from bench.compression import Model
+from bench.staged import Model
 
 PRUNE_EFFICIENCY = 0.7
 """Target: pruned int8 vs int8 speed-up >= this x the FLOPs-removed ratio."""

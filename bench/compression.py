@@ -17,14 +17,18 @@ Example::
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import onnx
+import torch
 
+from apps.settings import load_settings
 from bench.cnn import compute_section, pruning_section
-from bench.compute import compute_split, cpu_session, engine_latencies, op_profiles, verdict
+from bench.compute import compute_split, cpu_session, op_profiles, verdict
+from bench.staged import Model
+from training.compress.select import VariantRow, choose
+from training.compress.table import variants_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"mlp": 3.0, "cnn": 2.5}
@@ -33,36 +37,8 @@ MAX_POINTS_LOST = 1.0
 SIZE_TARGET = 3.5
 
 
-@dataclass
-class Model:
-    """One trained and staged model of the benchmark."""
-
-    key: str
-    title: str
-    trained: Any
-    staged: Any
-
-    @property
-    def variants(self) -> dict[str, dict[str, Any]]:
-        return {r["name"]: r for r in self.staged.metrics["variants"]["table"]}
-
-    def file(self, name: str) -> Path:
-        return Path(self.staged.path / "variants" / f"{name}.onnx")
-
-    @property
-    def rows(self) -> np.ndarray:
-        """The encoded test rows every engine is timed on."""
-        rows: np.ndarray = self.trained.encode(self.trained.splits.test.frame)
-        return rows
-
-    def latencies(self, engines: dict[str, Any], batch: int) -> dict[str, float]:
-        return engine_latencies(self.rows, engines, batch)
-
-
 def compression_section(workdir: Path) -> list[str]:
     """Markdown lines of the compression benchmark (trains two models in ``workdir``)."""
-    from training.compress.table import variants_markdown
-
     workdir.mkdir(parents=True, exist_ok=True)
     models = [
         _stage(workdir, "mlp", "### Fair MLP (default settings)", None),
@@ -85,21 +61,19 @@ def compression_section(workdir: Path) -> list[str]:
 
 
 def _stage(workdir: Path, key: str, title: str, config: str | None) -> Model:
-    from training.pipeline import train_model
-    from training.staging import stage_model
-    from trainsmart.settings import load_settings
+    from training.staging import stage_model  # lazy: imports torch
+    from training.train import train_model  # lazy: imports torch
 
     base = (ROOT / "configs" / config).read_text() if config else ""
     path = workdir / f"{key}.yaml"
     path.write_text(base + f"\ndata_dir: {workdir / key}\n")
-    settings = load_settings(path)
-    trained = train_model(settings, progress=False)
-    staged = stage_model(settings, trained, workdir / key / "staging", keep_variants=True)
+    scope = load_settings(path).training_scope()
+    trained = train_model(scope, progress=False)
+    staged = stage_model(scope, trained, workdir / key / "staging", keep_variants=True)
     return Model(key, title, trained, staged)
 
 
 def _state_dict_bytes(module: Any) -> int:
-    import torch
 
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
@@ -158,8 +132,6 @@ def _served_vs_eager(model: Model) -> list[str]:
 
 def _size_choice(section: dict[str, Any]) -> str:
     """What ``objective: size`` serves from the same measurements and budget."""
-    from training.compress.select import VariantRow, choose
-
     rows = []
     for data in section["table"]:
         latency = {int(k.split("_")[1]): v for k, v in data["latency_ms"].items()}
@@ -176,7 +148,6 @@ def _size_choice(section: dict[str, Any]) -> str:
 
 
 def _initializer_bytes(path: Path) -> int:
-    import onnx
 
     return sum(len(i.SerializeToString()) for i in onnx.load(str(path)).graph.initializer)
 

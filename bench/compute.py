@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnx.utils
+import onnxruntime as ort
+import torch
+
+from training.compress.measure import CPU, open_session
 
 REPEATS = 300
 ROUNDS = 10
@@ -22,15 +28,12 @@ COMPUTE_OPS = frozenset(
 
 def cpu_session(path: Path) -> Any:
     """An ONNX Runtime CPU session with serving's defaults."""
-    from training.compress.measure import CPU, open_session
-
     return open_session(path, [CPU])
 
 
 def engine_latencies(rows: np.ndarray, engines: dict[str, Any], batch: int) -> dict[str, float]:
     """Median ms per engine (torch modules or ONNX Runtime sessions) on ``batch`` of
     ``rows``, interleaved."""
-    import torch
 
     x = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
     runs: dict[str, Callable[[], object]] = {}
@@ -84,7 +87,6 @@ def op_profiles(
 ) -> dict[str, dict[str, float]]:
     """ONNX Runtime's own kernel time per op type of each model, microseconds per run (its
     profiler), the models' runs alternating so that machine noise hits them alike."""
-    import onnxruntime as ort
 
     feed = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
     with tempfile.TemporaryDirectory(prefix="trainsmart-profile-") as tmp:
@@ -118,8 +120,6 @@ def preprocessing_model(path: Path, out: Path) -> Path:
     """The graph of ``path`` up to its first Conv/Gemm/MatMul or QuantizeLinear: the
     in-graph preprocessing, whose latency (with session.run's own) is the floor that
     shrinking the network cannot lower."""
-    import onnx
-    import onnx.utils
 
     nodes = onnx.load(str(path)).graph.node
     first = next(n for n in nodes if n.op_type in COMPUTE_OPS | {"QuantizeLinear"})

@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +29,12 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from scipy.stats import wasserstein_distance
 
-from monitoring.drift import DriftDetector
-from monitoring.options import DriftOptions
+from bench.load import run_load
+from monitoring.drift.detector import DriftDetector
+from monitoring.drift.options import DriftOptions
 from monitoring.settings import MonitoringSettings
 from trainsmart.registry.contract import FeatureSpec, InputContract
 
@@ -61,7 +66,6 @@ def _synthetic(rows: int, features: int, seed: int, shift: float = 0.0) -> pd.Da
 def _scipy_floor(reference: pd.DataFrame, current: pd.DataFrame) -> list[float]:
     """The same statistic Evidently picks here (Wasserstein distance normed by the
     reference's std), straight from scipy."""
-    from scipy.stats import wasserstein_distance
 
     return [
         wasserstein_distance(reference[c].to_numpy(), current[c].to_numpy()) / reference[c].std()
@@ -117,7 +121,6 @@ class Scenario:
 
 def scenarios() -> tuple[list[Scenario], list[Scenario]]:
     """(tuning scenarios on the Fair data, held-out scenarios on the RAND HIE data)."""
-    import statsmodels.api as sm
 
     fair = sm.datasets.fair.load_pandas().data.drop(columns=["affairs"])
     hie = sm.datasets.randhie.load_pandas().data
@@ -214,10 +217,10 @@ CHECK_LOOP = """
 import sys, time
 sys.path.insert(0, {root!r})
 from bench.drift import _contract, _synthetic
-from monitoring.drift import DriftDetector
-from monitoring.options import DriftOptions
+from monitoring.drift.detector import DriftDetector
+from monitoring.drift.options import DriftOptions
 from monitoring.settings import MonitoringSettings
-from monitoring.runner import lower_priority
+from monitoring.runners.process import lower_priority
 lower_priority({niceness})
 ref, cur = _synthetic(5000, 20, 0), _synthetic(10000, 20, 1)
 detector = DriftDetector(ref, _contract(list(ref.columns)), DriftOptions(0.5))
@@ -235,10 +238,6 @@ def serving_during_checks(
 ) -> list[str]:
     """`/predict` latency alone, then while a separate process runs drift checks
     back to back (10,000 x 20 windows), on the same machine."""
-    import subprocess
-    import sys
-
-    from bench.load import run_load
 
     alone = run_load(url, bodies, concurrency=concurrency, total=total)
     seconds = max(5.0, alone.seconds * 3)

@@ -1,7 +1,7 @@
 """HTTP figures of `make bench`: `/predict` against the bare BentoML echo floor.
 
 Every service is started the same way (``bentoml serve`` through
-:func:`trainsmart.launch.start_service`) with the same settings file, then driven
+:func:`apps.launch.start_service`) with the same settings file, then driven
 by the same closed-loop generator (:mod:`bench.load`). The floor and the endpoint
 run side by side: both services are up at once and each measurement is split into
 rounds that alternate between them, so a slow spell of the machine hits both.
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from apps.launch import child_env, free_port, start_service, wait_http
 from bench.load import LoadResult, run_load
 
 CONCURRENCY = (1, 16, 64)
@@ -83,7 +84,6 @@ PREDICT_SERVICE = "serving.service:Trainsmart"
 @contextmanager
 def _started(config: Path, targets: list[Target], workers: int) -> Iterator[list[str]]:
     """Start every target's service; yield their base URLs; stop them all."""
-    from trainsmart.launch import child_env, free_port, start_service, wait_http
 
     with ExitStack() as stack:
         urls = []

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
+import torch
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,6 @@ def model_latencies(
     repeats: int = 300,
 ) -> list[Latency]:
     """Median latency per engine at batch 1 and 64, measured in one process, one after another."""
-    import onnxruntime as ort
-    import torch
 
     sessions = {
         "onnxruntime fp32": ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]),

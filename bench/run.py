@@ -21,18 +21,21 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from apps.launch import child_env, free_port, start_service, wait_http
+from apps.settings import load_settings
 from bench.cache import cache_latencies, cache_table, local_redis
 from bench.compression import compression_section
 from bench.drift import serving_during_checks, speed_section, validity_section
 from bench.http import HttpRow, Rows, scaling_line, serving_sweep, sweep_table, variant_rows
 from bench.latency import Latency, model_latencies
-
-if TYPE_CHECKING:
-    from training.pipeline import TrainOutcome
+from bench.models import train_model
+from bench.state import state_rows, state_section
+from training.pipeline import TrainOutcome
+from trainsmart.registry import Registry
+from trainsmart.state import open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,23 +100,6 @@ def write_report(path: Path, sections: list[list[str]]) -> str:
     return text
 
 
-def _train(workdir: Path, name: str, config: str | None = None) -> tuple[Path, TrainOutcome]:
-    """Train and promote one model in its own data directory; (settings file, outcome)."""
-    from training.pipeline import train_and_register
-    from trainsmart.registry import Registry
-    from trainsmart.settings import load_settings
-    from trainsmart.state import open_database
-
-    base = (ROOT / "configs" / config).read_text() if config else ""
-    path = workdir / f"{name}.yaml"
-    path.write_text(base + f"\ndata_dir: {workdir / name}\n")
-    settings = load_settings(path)
-    registry = Registry(settings.paths.model_store, open_database(settings))
-    outcome = train_and_register(settings, registry, progress=False)
-    registry.promote(settings.model_name, outcome.bundle.version, reason="bench", actor="bench")
-    return path, outcome
-
-
 def _model_section(title: str, outcome: TrainOutcome, note: list[str]) -> list[str]:
     trained = outcome.trained
     frame = trained.dataset.frame.sample(frac=1.0, random_state=0)
@@ -134,13 +120,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    from trainsmart.registry import Registry
-    from trainsmart.settings import load_settings
-    from trainsmart.state import open_database
-
     workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-"))
-    config, fair = _train(workdir, "fair")
-    _, digits = _train(workdir, "digits", "digits.yaml")
+    config, fair = train_model(workdir, "fair")
+    _, digits = train_model(workdir, "digits", "digits.yaml")
     sections = [
         _model_section(
             "## 1. Prediction latency: the default model (fair-affairs MLP, preprocessing in "
@@ -225,12 +207,8 @@ def main() -> None:
             *cache_table(cache_rows),
         ]
     )
-    from bench.state import state_rows, state_section
-
     per_backend = state_rows(config, rows, total=args.requests)
     sections.append(state_section(per_backend, sweep_table(per_backend)))
-    from trainsmart.launch import child_env, free_port, start_service, wait_http
-
     service = start_service(child_env(config), free_port(), workdir / "drift-service.log")
     try:
         wait_http(service, "/readyz")

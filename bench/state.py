@@ -14,6 +14,7 @@ Run alone (trains the default model first)::
 
 from __future__ import annotations
 
+import glob
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +22,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.http import ECHO, ECHO_SERVICE, PREDICT_SERVICE, HttpRow, Rows, Target, _rows, measure
+from apps.settings import load_settings
+from bench.http import (
+    ECHO,
+    ECHO_SERVICE,
+    PREDICT_SERVICE,
+    HttpRow,
+    Rows,
+    Target,
+    _rows,
+    measure,
+    sweep_table,
+)
+from bench.models import train_model
+from trainsmart.registry import Registry
+from trainsmart.state import open_database, open_url
 
 SQLITE, POSTGRES = (
     "/predict, SQLite state, cache misses",
@@ -33,12 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @contextmanager
 def local_postgres() -> Iterator[str | None]:
     """A database on a throwaway PostgreSQL server (its URL), or None if not installed."""
-    import glob
-
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         yield None
         return
     sys.path.insert(0, str(ROOT))
+    # lazy: the test harness's PostgreSQL server, from the checkout (sys.path above)
     from tests.postgres import PostgresServer, find_postgres_bin
 
     with PostgresServer(find_postgres_bin()) as server:
@@ -47,10 +61,6 @@ def local_postgres() -> Iterator[str | None]:
 
 def state_rows(config: Path, rows: Rows, total: int, concurrency: int = 16) -> list[HttpRow]:
     """Echo, `/predict` on SQLite and `/predict` on PostgreSQL, side by side."""
-    from trainsmart.registry import Registry
-    from trainsmart.settings import load_settings
-    from trainsmart.state import open_database, open_url
-
     with local_postgres() as url:
         if url is None:
             return []
@@ -96,11 +106,8 @@ def state_section(measured: list[HttpRow], table: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from bench.http import sweep_table
-    from bench.run import _train
-
     workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-state-"))
-    config, fair = _train(workdir, "fair")
+    config, fair = train_model(workdir, "fair")
     frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
     records: list[dict[str, Any]] = frame.astype(float).to_dict(orient="records")
     measured = state_rows(config, Rows(records), total=3000)

@@ -24,6 +24,10 @@ from typing import Any
 
 import kubernetes_validate
 import yaml
+from pydantic import ValidationError
+
+from apps.settings import Settings
+from monitoring.runners.kubernetes.render import example_job, render_job
 
 KUBERNETES_VERSION = "1.30"
 """The oldest Kubernetes the manifests must work on (a release still widely run)."""
@@ -125,11 +129,6 @@ def validate_rendered_job(
 ) -> list[Problem]:
     """The ConfigMap's ``trainsmart.yaml`` loads as settings, and the retrain Job the
     monitor renders from them validates."""
-    from pydantic import ValidationError
-
-    from monitoring.kubernetes_render import example_job, render_job
-    from trainsmart.settings import Settings
-
     text = (config_map.get("data") or {}).get("trainsmart.yaml")
     if text is None:
         return [Problem(source, resource_name(config_map), "has no data key trainsmart.yaml")]
@@ -137,8 +136,9 @@ def validate_rendered_job(
         settings = Settings(**(yaml.safe_load(text) or {}))
     except (yaml.YAMLError, ValidationError) as exc:
         return [Problem(source, f"{resource_name(config_map)} trainsmart.yaml", str(exc))]
-    job = example_job(settings, "deploy/validate.py")
-    manifest = render_job(settings, job, namespace="default")
+    scope = settings.monitoring_scope()
+    job = example_job(scope, "deploy/validate.py")
+    manifest = render_job(scope, job, namespace="default")
     manifest["metadata"].pop("namespace")  # the monitor sets it; manifests here must not
     return validate_resource(manifest, f"{source} (rendered retrain Job)", version)
 

@@ -1,3 +1,4 @@
+# over 300 lines: the board is one declarative list of rows and panels, read top to bottom
 """Generate the trainsmart Grafana dashboard: grafana/dashboards/trainsmart.json.
 
 Plain dicts (grafana/panels.py) rather than an SDK: the JSON is the product, and it is

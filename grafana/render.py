@@ -61,6 +61,7 @@ def _range(prometheus: str, expr: str, start: float, end: float) -> list[dict[st
 
 def render(prometheus: str, out: Path, minutes: float = 5.0) -> Path:
     """Draw the PANELS over the last ``minutes`` into ``out`` (a 4 x 2 grid)."""
+    # lazy: matplotlib only when a PNG of the board is asked for
     from matplotlib.figure import Figure
 
     board = json.loads(BOARD.read_text())

@@ -1,3 +1,4 @@
+# over 300 lines: one script that writes the configs, starts and stops the three servers
 """Run Prometheus, Alertmanager and Grafana (if installed) for a running trainsmart.
 
 ``make stack`` starts them on this repository's configs against a running service and
@@ -256,7 +257,8 @@ def addresses(args: argparse.Namespace) -> Addresses:
     )
     token = os.environ.get(TOKEN_ENV)
     try:
-        from trainsmart.settings import load_settings
+        # lazy: the trainsmart settings only when the stack is started for a local data_dir
+        from apps.settings import load_settings
 
         settings = load_settings(args.config)
         at.service = f"{_reachable(settings.serving.host)}:{settings.serving.port}"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitoring.drift import DriftResult
+from monitoring.drift.results import DriftResult
 from trainsmart.state.jobs import JobStatus
 
 

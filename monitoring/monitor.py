@@ -1,17 +1,18 @@
 """The drift monitor: tumbling windows of logged inputs -> Evidently -> metrics -> retrain.
 
-Each check looks at the production version of ``settings.model_name``; its
+Each check looks at the production version of ``scope.model_name``; its
 windows hold only rows that version served. Every complete window of
 ``window_rows`` rows is compared with the version's reference sample, written
 to the drift journal and fed to the retrain policy; an incomplete window waits
 for the next check. Before the windows, the retrain supervisor reaps, recovers, judges
-and schedules retrain jobs (``monitoring/supervisor.py``); its trigger is shared with
-the Alertmanager webhook (``monitor.trigger``).
+and schedules retrain jobs (``monitoring/retrain/supervisor.py``); its trigger is shared
+with the Alertmanager webhook (``monitor.trigger``). ``apps/monitor.py`` wires the process.
 
 Example::
 
-    monitor = Monitor(settings, registry, InputLog(db), JobStore(db),
-                      SubprocessJobRunner(settings, JobStore(db)), MonitorMetrics(prom))
+    scope = settings.monitoring_scope()
+    monitor = Monitor(scope, registry, InputLog(db), JobStore(db),
+                      SubprocessJobRunner(scope, JobStore(db)), MonitorMetrics(prom))
     monitor.run(stop_event)      # check every interval_s until stop_event is set
 """
 
@@ -21,64 +22,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from monitoring.drift import DriftDetector, DriftOptions, DriftResult
+from monitoring.drift.detector import DriftDetector
+from monitoring.drift.options import DriftOptions
+from monitoring.drift.results import DriftResult
+from monitoring.drift.window import WindowCheck
 from monitoring.errors import MonitoringError
-from monitoring.journal import DriftJournal, VersionCursor
+from monitoring.judge.live import live_metrics
 from monitoring.leader import Leadership
-from monitoring.live import live_metrics
 from monitoring.metrics import MonitorMetrics
-from monitoring.policy import RetrainPolicy
-from monitoring.reports import ReportStore
-from monitoring.runner import JobRunner
-from monitoring.supervisor import RetrainSupervisor
-from monitoring.window import WindowCheck
+from monitoring.records.journal import DriftJournal, VersionCursor, WindowResult
+from monitoring.records.reports import ReportStore
+from monitoring.retrain.policy import RetrainPolicy
+from monitoring.retrain.supervisor import RetrainSupervisor
+from monitoring.runners.base import JobRunner
+from monitoring.settings import MonitoringScope
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
-from trainsmart.settings import Settings
 from trainsmart.state.cursors import DriftCursors
 from trainsmart.state.inputlog import InputLog
 from trainsmart.state.jobs import JobStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WindowResult:
-    """One checked window and what the monitor did about it."""
-
-    model: str
-    version: str
-    index: int
-    """Window number within the version (0, 1, ...)."""
-    first_id: int
-    last_id: int
-    first_ts: float
-    last_ts: float
-    checked_at: float
-    drift: DriftResult
-    job_id: int | None = None
-    """The retrain job this window triggered, if any."""
-    retrain: str | None = None
-    """When the window met the drift rule: why a job was queued, or why not (cooldown,
-    a job in flight, "waiting for labels", retrain_enabled off)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "version": self.version,
-            "window": self.index,
-            "first_id": self.first_id,
-            "last_id": self.last_id,
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-            "ts": self.checked_at,
-            "result": self.drift.to_dict(),
-            "job_id": self.job_id,
-            "retrain": self.retrain,
-        }
 
 
 class Monitor:
@@ -89,7 +55,7 @@ class Monitor:
 
     def __init__(
         self,
-        settings: Settings,
+        scope: MonitoringScope,
         registry: Registry,
         input_log: InputLog,
         jobs: JobStore,
@@ -97,34 +63,32 @@ class Monitor:
         metrics: MonitorMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
-        self.config = settings.monitoring
-        self.model = settings.model_name
+        self.scope = scope
+        self.config = scope.monitoring
+        self.model = scope.model_name
         self.registry = registry
         self.input_log = input_log
         self.jobs = jobs
         self.runner = runner
         self.metrics = metrics
         self.clock = clock
-        self.journal = DriftJournal(
-            settings.data_dir / "monitoring", self.model, DriftCursors(jobs.db)
-        )
+        self.journal = DriftJournal(scope.paths.monitoring, self.model, DriftCursors(jobs.db))
         min_labels = self.config.min_labelled_rows
         self.policy = RetrainPolicy(
             self.config.consecutive_windows,
             self.config.cooldown_s,
-            settings.training.retrain.min_labelled_rows if min_labels is None else min_labels,
+            scope.retrain.min_labelled_rows if min_labels is None else min_labels,
         )
         self.supervisor = RetrainSupervisor(
-            settings, registry, input_log, jobs, runner, metrics, self.policy, self.journal, clock
+            scope, registry, input_log, jobs, runner, metrics, self.policy, self.journal, clock
         )
-        self.trigger = self.supervisor.trigger  # shared with the webhook (monitoring/webhook.py)
+        self.trigger = self.supervisor.trigger  # shared with the webhook (retrain/webhook.py)
         self.version: str | None = None
         self.contract: InputContract | None = None
         self.detector: DriftDetector | None = None
         self.window_check: WindowCheck | None = None
         self.reports = ReportStore(
-            settings.data_dir / "monitoring" / "reports", self.model, self.config.reports_keep
+            scope.paths.monitoring / "reports", self.model, self.config.reports_keep
         )
         self.cursor = VersionCursor()
         self.leadership: Leadership | None = None

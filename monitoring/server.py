@@ -13,7 +13,7 @@ of any web framework, and a slow client never blocks the checks.
 
 Example::
 
-    server, thread = start_metrics_server(settings, registry, reports=store)
+    server, thread = start_metrics_server(scope.monitoring, registry, reports=store)
     ...
     server.shutdown(); server.server_close()
 """
@@ -29,9 +29,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from monitoring.reports import ReportStore
+from monitoring.records.reports import ReportStore
+from monitoring.settings import MonitoringSettings
 from trainsmart.errors import ConfigError
-from trainsmart.settings import Settings
 
 Handler = Callable[[Mapping[str, str], bytes], tuple[int, dict[str, Any]]]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -107,7 +107,7 @@ def monitor_app(
 
 
 def start_metrics_server(
-    settings: Settings,
+    config: MonitoringSettings,
     registry: CollectorRegistry,
     *,
     reports: ReportStore | None = None,
@@ -117,7 +117,7 @@ def start_metrics_server(
 
     Stop it with ``server.shutdown(); server.server_close()``.
     """
-    host, port = settings.monitoring.host, settings.monitoring.port
+    host, port = config.host, config.port
     try:
         server = make_server(
             host,

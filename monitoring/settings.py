@@ -1,17 +1,20 @@
-"""Settings of the drift monitor and retrain policy (a section of ``trainsmart.settings``)."""
+"""Settings of the drift monitor and retrain policy: the ``monitoring:`` section of
+``trainsmart.yaml`` and :class:`MonitoringScope`, what every monitoring module receives
+(the shared keys, this section and the retrain limits; ``apps/settings.py`` builds it)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitoring.kubernetes_settings import KubernetesJobSettings
+from monitoring.runners.kubernetes.settings import KubernetesJobSettings
+from trainsmart.settings import CoreSettings, Section
 
 PosInt = Annotated[int, Field(gt=0)]
 
 
-class MonitoringSettings(BaseModel):
+class MonitoringSettings(Section):
     """Windows, drift thresholds and the retrain trigger policy."""
 
     host: str = "127.0.0.1"
@@ -32,7 +35,7 @@ class MonitoringSettings(BaseModel):
     drift_methods: dict[str, str] = {}
     """Evidently stat test per feature name, or per type ('numeric', 'categorical'):
     e.g. {numeric: psi, occupation: jensenshannon}; unset ones use Evidently's choice
-    by type and reference size (see monitoring/options.py)."""
+    by type and reference size (see monitoring/drift/options.py)."""
     drift_thresholds: dict[str, float] = {}
     """Threshold per feature name or type, for the method used (p-value or distance)."""
     live_window_rows: PosInt = 500
@@ -57,7 +60,8 @@ class MonitoringSettings(BaseModel):
     ``database_url``, where the job reports its outcome)."""
     kubernetes: KubernetesJobSettings = KubernetesJobSettings()
     """Image, resources, secrets and volumes of the retrain Jobs, and how to reach the
-    Kubernetes API (monitoring/kubernetes_settings.py); used with job_runner: kubernetes."""
+    Kubernetes API (monitoring/runners/kubernetes/settings.py); used with job_runner:
+    kubernetes."""
     settle_s: Annotated[float, Field(ge=0.0)] = 2.0
     """On PostgreSQL, windows take only rows logged at least this long ago: replicas commit
     in parallel, so a row can commit just after one with a higher id, and a window that
@@ -114,3 +118,24 @@ class MonitoringSettings(BaseModel):
         if token is not None and not token.get_secret_value().strip():
             return None
         return token
+
+
+class RetrainLimits(Section):
+    """The retrain limits the monitor's gate shares with training (``training.retrain``);
+    the entry point copies them in."""
+
+    min_labelled_rows: PosInt = 60
+    """``training.retrain.min_labelled_rows``: fewer labelled rows and a job is refused."""
+    recent_rows: PosInt = 5000
+    """``training.retrain.recent_rows``: the most recent labelled rows a job uses."""
+    shadow_rows: PosInt | None = None
+    """``training.retrain.shadow_rows``: shadowed rows before a shadow candidate is judged."""
+
+
+class MonitoringScope(CoreSettings):
+    """What the monitor reads: the shared keys, its own section and the retrain limits."""
+
+    monitoring: MonitoringSettings = MonitoringSettings()
+    """Drift windows, the retrain policy, job runners."""
+    retrain: RetrainLimits = RetrainLimits()
+    """Copied from ``training.retrain`` by the entry point."""

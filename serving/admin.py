@@ -34,7 +34,7 @@ from serving.http import ErrorResponse, body_schema, parse_model, read_json
 from serving.predictor import Predictor
 from serving.runtime import load_model
 from trainsmart.auth import admin_guard
-from trainsmart.registry.names import check_name
+from trainsmart.names import check_name
 
 ACTOR = "admin-api"
 """The audit log's actor for changes made through these routes."""

@@ -43,7 +43,7 @@ class ServingMetrics:
             ["result"],
             registry=registry,
         )
-        # Filled by the cache backends (serving/cache.py, serving/redis_cache.py).
+        # Filled by the cache backends (serving/cache/, serving/cache/redis_cache.py).
         self.cache_errors = Counter(
             "trainsmart_cache_errors_total",
             "Cache operations (get or put) that failed: connection refused, timeout, server "

@@ -1,3 +1,4 @@
+# over 300 lines: the whole request path (validate, cache, model, log) kept in one place
 """The request logic behind /predict, /v2 infer and /feedback, free of any web framework.
 
 Flow of one prediction request: validate against the contract -> look up
@@ -27,8 +28,8 @@ from serving.runtime import LoadedModel, ModelHolder
 from serving.settings import ServingSettings
 from serving.shadow import ShadowMirror
 from trainsmart.errors import InvalidInput, PayloadTooLarge, TrainsmartError, VersionNotLoaded
+from trainsmart.names import check_name
 from trainsmart.registry import InputContract, Registry
-from trainsmart.registry.names import check_name
 from trainsmart.state import InputLog
 
 

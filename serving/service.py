@@ -21,18 +21,25 @@ from serving.cache import make_cache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder, Reloader
+from serving.settings import ServingScope
 from serving.shadow import ShadowMirror
-from trainsmart.bento import for_bento, seed_from_bento
 from trainsmart.registry import Registry
-from trainsmart.settings import load_settings
+from trainsmart.registry.bento import for_bento, seed_from_bento
+from trainsmart.settings import load
 from trainsmart.state import InputLog, ShadowLog, open_database
 
 logger = logging.getLogger("trainsmart.serving")
 
 
+def _settings() -> ServingScope:
+    """The shared keys and the ``serving`` section (other sections belong to the processes
+    that read them; ``trainsmart serve`` checks the whole file before starting this)."""
+    return load(ServingScope)
+
+
 def _workers() -> int:
     """BentoML needs the worker count when this module is imported, before ``__init__``."""
-    return load_settings().serving.workers
+    return _settings().serving.workers
 
 
 def _predictor() -> Predictor:
@@ -54,7 +61,7 @@ class Trainsmart:
     follows the registry's pointers."""
 
     def __init__(self) -> None:
-        settings = for_bento(load_settings())  # a Bento serves the model it carries
+        settings = for_bento(_settings())  # a Bento serves the model it carries
         self.settings = settings
         db = open_database(settings)
         self.registry = Registry(settings.paths.model_store, db)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from trainsmart.settings import CoreSettings, Section
 
 PosInt = Annotated[int, Field(gt=0)]
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(Section):
     """The BentoML service: ports, hot swap, cache and request limits."""
 
     host: str = "127.0.0.1"
@@ -120,3 +122,10 @@ class ServingSettings(BaseModel):
             self.cache_backend = "none"
         self.cache_enabled = self.cache_backend != "none"
         return self
+
+
+class ServingScope(CoreSettings):
+    """What the service reads: the shared keys and its own section."""
+
+    serving: ServingSettings = ServingSettings()
+    """The prediction service."""

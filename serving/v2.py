@@ -41,8 +41,8 @@ from serving.tensors import (
 )
 from trainsmart.auth import check_api_key
 from trainsmart.errors import ModelNotServed, NotReady, UnsupportedMediaType
+from trainsmart.names import check_name
 from trainsmart.registry import InputContract
-from trainsmart.registry.names import check_name
 
 PLATFORM = "onnxruntime_onnx"
 

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
+from apps.settings import Settings, load_settings
 from tests.postgres import PostgresServer, find_postgres_bin
 from tests.services import RedisServer, require_binary
 from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import Database, InputLog, open_database
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")

@@ -9,7 +9,7 @@ regression folds are stratified by target quintile).
 
 Example::
 
-    result = cross_validate(settings, k=5)
+    result = cross_validate(settings.training_scope(), k=5)
     result.summary()["accuracy"]       # {"mean": 0.72, "std": 0.01}
     result.to_metrics()                # {"accuracy_mean": ..., "accuracy_std": ..., "folds": 5.0}
 """
@@ -17,16 +17,18 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from training.data import Dataset, clean, load_dataset, split
+from training.data import Dataset, clean, load_dataset, split, strata
+from training.encoding import encode_frame
+from training.frameworks import get_framework
+from training.metrics import evaluate
+from training.preprocess import Preprocessor
+from training.settings import TrainingScope
+from training.train import dataset_contract, encode_target
 from trainsmart.errors import TrainingError
-
-if TYPE_CHECKING:
-    from trainsmart.settings import Settings
 
 SUMMARY_SKIP = ("rows",)
 """Metrics of a fold that are counts rather than scores (left out of the summary)."""
@@ -82,25 +84,19 @@ class CVResult:
 
 
 def cross_validate(
-    settings: Settings,
+    settings: TrainingScope,
     k: int,
     *,
     dataset: Dataset | None = None,
     progress: bool = False,
 ) -> CVResult:
     """Train and score the configured model on ``k`` stratified folds (seed: data.seed)."""
+    # lazy: scikit-learn takes ~0.6 s to import
     from sklearn.model_selection import StratifiedKFold, train_test_split
-
-    from training.data import strata
-    from training.encoding import encode_frame
-    from training.frameworks import fit_function, predict_proba
-    from training.metrics import evaluate
-    from training.pipeline import dataset_contract, encode_target
-    from training.preprocess import Preprocessor
 
     if k < 2:
         raise TrainingError(f"cross-validation needs at least 2 folds, got {k}; use --cv 2 or more")
-    data, framework = settings.data, settings.training.framework
+    data, framework = settings.data, get_framework(settings.training.framework)
     dataset = dataset if dataset is not None else load_dataset(data)
     dataset, _ = clean(dataset, data)
     splits = split(dataset, data)
@@ -130,7 +126,7 @@ def cross_validate(
         contract = dataset_contract(train, dataset, data.allow_missing)
         x_train = encode_frame(train, contract)
         preprocessor = Preprocessor.fit(x_train, contract)
-        result = fit_function(framework)(
+        result = framework.fit(
             x_train,
             encode_target(target.iloc[train_rows], dataset),
             encode_frame(frame.iloc[val_rows], contract),
@@ -140,9 +136,7 @@ def cross_validate(
             settings.training,
             progress=progress,
         )
-        proba = predict_proba(
-            framework, result.model, encode_frame(frame.iloc[test_rows], contract)
-        )
+        proba = framework.predict(result.model, encode_frame(frame.iloc[test_rows], contract))
         folds.append(
             Fold(
                 number=number,

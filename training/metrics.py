@@ -29,7 +29,7 @@ def classification_metrics(
     classes: Sequence[str],
 ) -> dict[str, float]:
     """accuracy, precision, recall, f1, roc_auc (when defined) and rows."""
-    from sklearn.metrics import (
+    from sklearn.metrics import (  # lazy: scikit-learn (~0.6 s)
         accuracy_score,
         f1_score,
         precision_score,
@@ -118,7 +118,7 @@ def per_class_metrics(
     y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """precision, recall, f1 and support (true rows) of each class, keyed by class."""
-    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.metrics import precision_recall_fscore_support  # lazy: scikit-learn
 
     labels, predicted, names = _labels_and_predictions(y_true, proba, classes)
     if not labels:

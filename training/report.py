@@ -35,7 +35,7 @@ from training.compress.table import variants_markdown
 from training.figures import confusion_figure, curves_figure, predictions_figure, save_figure
 
 if TYPE_CHECKING:
-    from training.trainer import FitResult
+    from training.frameworks.base import FitResult
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"

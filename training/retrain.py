@@ -16,11 +16,11 @@
    ``test_tolerance`` on the test split (:func:`gate`). Otherwise nothing changes;
 5. the winner is promoted (only while the champion is still in production), or, with
    ``shadow_rows``, made the shadow candidate; the monitor promotes it later
-   (``monitoring/shadow_gate.py``).
+   (``monitoring/judge/shadow_gate.py``).
 
 Example::
 
-    outcome = run_retrain(settings, registry, InputLog(db), job_id=7)
+    outcome = run_retrain(settings.training_scope(), registry, InputLog(db), job_id=7)
     outcome.status, outcome.reason    # ("promoted", "challenger accuracy 0.741 beat ...")
     outcome.challenger_test_metrics   # the same metrics on the original test split
     # regression: "challenger mse 2890.114 beat champion 3301.562 by >= 0.01 (lower is better)"
@@ -37,13 +37,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from training.data import labels_to_str, load_dataset
+from training.data import labels_to_str, load_dataset, strata
 from training.encoding import encode_frame, frame_from_rows
-from training.metrics import LOWER_IS_BETTER, improvement, resolve_metric
+from training.metrics import LOWER_IS_BETTER, evaluate, improvement, resolve_metric
+from training.onnx_parity import onnx_predict
+from training.pipeline import register_staged
+from training.settings import TrainingScope
+from training.staging import stage_model
+from training.train import train_model
 from trainsmart.errors import RegistryError, TrainingError
 from trainsmart.registry.contract import InputContract
 from trainsmart.registry.store import Registry
-from trainsmart.settings import Settings
 from trainsmart.state.inputlog import InputLog, LoggedRow
 
 
@@ -75,9 +79,6 @@ def evaluate_onnx(
     model_path: Path, contract: InputContract, frame: pd.DataFrame, labels: pd.Series
 ) -> dict[str, float]:
     """Metrics of the ONNX model at ``model_path`` on raw rows, encoded by its contract."""
-    from training.export import onnx_predict
-    from training.metrics import evaluate
-
     outputs = onnx_predict(model_path, encode_frame(frame, contract))
     return evaluate(contract, labels.tolist(), outputs)
 
@@ -105,9 +106,7 @@ def holdout_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions (training part, holdout); stratified by class (or, for regression,
     by target quintile) when the rows allow it."""
-    from sklearn.model_selection import train_test_split
-
-    from training.data import strata
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn (~0.6 s)
 
     positions = np.arange(len(labels))
     groups = strata(pd.to_numeric(labels)) if regression else labels.to_numpy()
@@ -121,7 +120,7 @@ def holdout_split(
 
 
 def run_retrain(
-    settings: Settings,
+    settings: TrainingScope,
     registry: Registry,
     input_log: InputLog,
     *,
@@ -129,9 +128,6 @@ def run_retrain(
     progress: bool = False,
 ) -> RetrainOutcome:
     """Train a challenger on recent labelled traffic; register and promote it if it wins."""
-    from training.pipeline import register_staged, train_model
-    from training.staging import stage_model
-
     name = settings.model_name
     cfg = settings.training.retrain
     champion = registry.production(name)
@@ -176,9 +172,7 @@ def run_retrain(
 
     reference = None
     if cfg.reference == "recent":
-        size = cfg.reference_rows or (
-            settings.monitoring.window_rows * settings.monitoring.consecutive_windows
-        )
+        size = cfg.reference_rows or settings.trigger_rows
         recent = input_log.recent(name, size)
         reference = frame_from_rows([r.features for r in recent], champion_contract)
 

@@ -23,21 +23,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from training.compress.build import Compression, compress
-from training.export import check_parity, onnx_predict
-from training.frameworks import LABELS, export_fp32
-from training.metrics import evaluate
+from training.frameworks import get_framework
+from training.metrics import confusion, evaluate, per_class_metrics
+from training.onnx_parity import check_parity, onnx_predict, parity_sample
+from training.report import ReportContent, write_report
+from training.settings import TrainingScope
+from training.train import TrainedModel
 from trainsmart.errors import TrainingError
 from trainsmart.registry.bundle import CONTRACT_FILE, METRICS_FILE, MODEL_FILE, REFERENCE_FILE
-
-if TYPE_CHECKING:
-    from training.pipeline import TrainedModel
-    from trainsmart.settings import Settings
 
 
 @dataclass
@@ -62,14 +60,6 @@ class Staged:
         return self.path / MODEL_FILE
 
 
-def parity_sample(x_test: np.ndarray) -> np.ndarray:
-    """Three test rows, the last with every value missing (exercises imputation)."""
-    if len(x_test) < 2:
-        raise TrainingError(f"the test split has {len(x_test)} rows; parity needs at least 2")
-    blank = np.full((1, x_test.shape[1]), np.nan, dtype=np.float32)
-    return np.vstack([x_test[:2], blank]).astype(np.float32)
-
-
 def reference_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """At most ``size`` rows of ``frame``, drawn with ``seed``."""
     if len(frame) > size:
@@ -78,7 +68,7 @@ def reference_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 
 
 def stage_model(
-    settings: Settings,
+    settings: TrainingScope,
     trained: TrainedModel,
     staging: Path,
     *,
@@ -104,7 +94,7 @@ def stage_model(
     test = trained.splits.test
     x_test = trained.encode(test.frame)
     y_test = test.target.tolist()
-    framework = trained.framework
+    framework = get_framework(trained.framework)
     sample = parity_sample(x_test)
 
     def parity(path: Path) -> float:
@@ -113,12 +103,12 @@ def stage_model(
             path,
             sample,
             settings.training.parity_tolerance,
-            framework=LABELS[framework],
+            framework=framework.label,
         )
 
     with tempfile.TemporaryDirectory(prefix="trainsmart-variants-") as tmp:
         work = Path(tmp)
-        raw = export_fp32(framework, trained.model, contract, work / "export.onnx")
+        raw = framework.export(trained.model, contract, work / "export.onnx")
         gap = parity(raw)  # before the variants: an unfaithful export stops here
         result = compress(
             trained,
@@ -194,9 +184,6 @@ def write_staged_report(
 
     ``figures=False`` rewrites only the Markdown (the figures do not name the version).
     """
-    from training.metrics import confusion, per_class_metrics
-    from training.report import ReportContent, write_report
-
     trained = staged.trained
     classes = trained.contract.classes
     test = trained.splits.test

@@ -3,7 +3,7 @@
 This shared package holds what every stage agrees on: settings
 (:mod:`trainsmart.settings`), the error tree (:mod:`trainsmart.errors`), the
 registry contract (:mod:`trainsmart.registry`), the shared state (SQLite or
-PostgreSQL, :mod:`trainsmart.state`) and the command line (:mod:`trainsmart.cli`).
+PostgreSQL, :mod:`trainsmart.state`) and the command line (:mod:`apps.cli`).
 It never imports torch, tensorflow or evidently.
 """
 

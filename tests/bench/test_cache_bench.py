@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
+from apps.settings import Settings
 from bench.cache import cache_latencies, cache_table
 from tests.conftest import BundleFactory, fair_row
 from tests.services import RedisServer
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 
 
 def test_cache_bench_rows_cover_each_backend_and_operation(

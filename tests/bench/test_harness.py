@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.launch import child_env, free_port, start_service, wait_http
 from bench.load import run_load
-from trainsmart.launch import child_env, free_port, start_service, wait_http
 
 pytestmark = pytest.mark.server
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from apps.settings import Settings
 from deploy.validate import MANIFESTS, main, validate_folder
-from trainsmart.settings import Settings
 
 
 def resources() -> dict[str, dict[str, Any]]:

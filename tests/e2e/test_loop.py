@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trainsmart.demo.scenario import build_scenario, write_config
-from trainsmart.launch import child_env, free_port, start_monitor, start_service, wait_http
+from apps.demo.scenario import build_scenario, write_config
+from apps.launch import child_env, free_port, start_monitor, start_service, wait_http
+from apps.settings import load_settings
 from trainsmart.registry import Registry
-from trainsmart.settings import load_settings
 from trainsmart.state import InputLog, JobStatus, JobStore, open_database
 
 pytestmark = pytest.mark.server
@@ -59,7 +59,7 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
     settings = load_settings(config)
     db = open_database(settings)
     registry, jobs, log = Registry(settings.paths.model_store, db), JobStore(db), InputLog(db)
-    v1 = train_and_register(settings, registry, progress=False).bundle.version
+    v1 = train_and_register(settings.training_scope(), registry, progress=False).bundle.version
     registry.promote(settings.model_name, v1, reason="e2e", actor="test")
 
     env = child_env(config)

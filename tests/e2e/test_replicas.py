@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from apps.launch import Child, child_env, free_port, start_monitor, start_service, wait_http
+from apps.settings import Settings, load_settings
 from tests.conftest import fair_contract, logistic_onnx
 from tests.services import RedisServer
-from trainsmart.launch import Child, child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.registry import Lineage, Registry
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 pytestmark = [pytest.mark.server, pytest.mark.sqlite]  # brings its own PostgreSQL database

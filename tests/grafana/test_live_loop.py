@@ -26,14 +26,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from apps.launch import child_env, free_port, start_monitor, start_service, wait_http
+from apps.settings import Settings
 from tests.conftest import logistic_onnx
 from tests.grafana.promql import dashboard, dashboard_queries, substitute
 from tests.grafana.test_stack import stack
 from tests.monitoring.conftest import FEATURES, make_contract
 from tests.services import require_binary
-from trainsmart.launch import child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.registry import Lineage, Registry
-from trainsmart.settings import Settings
 from trainsmart.state import JobStore
 
 pytestmark = pytest.mark.server

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from apps.settings import Settings, load_settings
 from monitoring.settings import MonitoringSettings
 from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 NUMERIC = ["rate_marriage", "age", "yrs_married", "children", "religious", "educ"]

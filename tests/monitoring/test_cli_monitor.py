@@ -1,4 +1,5 @@
-"""``trainsmart monitor``: what the command does around Monitor.run."""
+"""``trainsmart monitor``: what the command and its wiring (``apps/monitor.py``) do around
+Monitor.run."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
-import monitoring.runner
+import monitoring.runners.process
+from apps.cli.context import AppContext
+from apps.cli.monitor import run_monitor
+from apps.monitor import MonitorProcess
+from apps.settings import Settings
 from monitoring.monitor import Monitor
-from trainsmart.cli.context import AppContext
-from trainsmart.cli.monitor import run_monitor
-from trainsmart.settings import Settings
-from trainsmart.state import JobStatus
+from trainsmart.registry import Registry
+from trainsmart.state import Database, JobStatus
+from trainsmart.state.leases import Lease
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def test_stopping_the_monitor_stops_its_retrain_job(
     app = AppContext()
     app.settings = settings  # type: ignore[misc]
     monkeypatch.setattr(
-        monitoring.runner,
+        monitoring.runners.process,
         "default_command",
         lambda: [sys.executable, "-c", "import time; time.sleep(60)"],
     )
@@ -56,4 +60,28 @@ def test_stopping_the_monitor_stops_its_retrain_job(
     job = app.jobs.get(job_id)
     assert job.status == JobStatus.FAILED and job.result is not None
     assert "monitor stopped while the job ran" in job.result["error"]
-    assert job.pid is not None and not monitoring.runner.pid_alive(job.pid)
+    assert job.pid is not None and not monitoring.runners.process.pid_alive(job.pid)
+
+
+def test_the_process_gets_the_monitors_scope_with_the_retrain_limits(
+    settings: Settings, db: Database, registry: Registry
+) -> None:
+    settings = settings.model_copy(deep=True)
+    settings.training.retrain.recent_rows = 123
+    settings.training.retrain.shadow_rows = 45
+    process = MonitorProcess.build(settings, db, registry)
+    assert process.scope.retrain.recent_rows == 123
+    assert process.monitor.trigger.recent_rows == 123
+    assert process.monitor.supervisor.shadow_gate.rows == 45
+    assert process.monitor.journal.folder == settings.paths.monitoring
+
+
+def test_one_check_checks_nothing_while_another_monitor_leads(
+    settings: Settings, db: Database, registry: Registry
+) -> None:
+    process = MonitorProcess.build(settings, db, registry)
+    theirs = Lease(db, f"monitor:{settings.model_name}", "another-monitor", ttl_s=60)
+    assert theirs.acquire()
+    assert process.check_once() is None
+    theirs.release()
+    assert process.check_once() == []  # nothing in production: nothing to check

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
+from apps.launch import Child, child_env, free_port, start_monitor, wait_http
+from apps.settings import Settings
 from monitoring.leader import Leadership
 from monitoring.metrics import MonitorMetrics
 from monitoring.monitor import Monitor
 from monitoring.settings import MonitoringSettings
 from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
 from tests.monitoring.test_monitor import RecordingRunner
-from trainsmart.launch import Child, child_env, free_port, start_monitor, wait_http
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, JobStore
 from trainsmart.state.leases import Lease
 
@@ -100,7 +100,9 @@ def make_monitor(
 
     def make() -> Monitor:
         metrics = MonitorMetrics(CollectorRegistry())
-        return Monitor(settings, registry, input_log, jobs, RecordingRunner(jobs), metrics)
+        return Monitor(
+            settings.monitoring_scope(), registry, input_log, jobs, RecordingRunner(jobs), metrics
+        )
 
     return make
 

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitoring.drift import DriftResult, FeatureDrift
+from monitoring.drift.results import DriftResult, FeatureDrift
 from monitoring.metrics import WEBHOOK_RESULTS, MonitorMetrics
 from tests.services import require_binary
 from trainsmart.state import JobStatus

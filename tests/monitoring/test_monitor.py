@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitoring.drift import DriftDetector, DriftResult
+from apps.settings import Settings
+from monitoring.drift.detector import DriftDetector
+from monitoring.drift.results import DriftResult
 from monitoring.metrics import MonitorMetrics
 from monitoring.monitor import Monitor
-from monitoring.runner import JobRunner, pid_alive
+from monitoring.runners.base import JobRunner
+from monitoring.runners.process import pid_alive
 from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, Job, JobStatus, JobStore, open_database
 from trainsmart.state.cursors import DriftCursors
 
@@ -72,7 +74,7 @@ def make_monitor(
     metrics = MonitorMetrics(prom)  # one set of metrics, shared by restarted monitors
 
     def make() -> Monitor:
-        return Monitor(settings, registry, input_log, jobs, runner, metrics)
+        return Monitor(settings.monitoring_scope(), registry, input_log, jobs, runner, metrics)
 
     return make
 
@@ -198,7 +200,14 @@ def test_retrain_disabled_only_measures(
     )
     version = fair_bundle()
     log_rows(input_log, version, shifted.iloc[: 2 * WINDOW_ROWS], "off")
-    monitor = Monitor(off, registry, input_log, jobs, runner, MonitorMetrics(CollectorRegistry()))
+    monitor = Monitor(
+        off.monitoring_scope(),
+        registry,
+        input_log,
+        jobs,
+        runner,
+        MonitorMetrics(CollectorRegistry()),
+    )
     assert len(monitor.check_once()) == 2
     assert jobs.list("fair") == []
 
@@ -408,13 +417,15 @@ def test_a_running_job_past_its_timeout_is_killed_even_when_nobody_watches_it(
     assert job is not None
     jobs.mark_running(job.id, pid=process.pid, log_path="-")
     metrics = MonitorMetrics(prom)
-    Monitor(settings, registry, input_log, jobs, runner, metrics).check_once()
+    Monitor(settings.monitoring_scope(), registry, input_log, jobs, runner, metrics).check_once()
     assert jobs.get(job.id).status == JobStatus.RUNNING  # young: left alone
 
     def later() -> float:
         return time.time() + settings.monitoring.job_timeout_s + 1
 
-    Monitor(settings, registry, input_log, jobs, runner, metrics, clock=later).check_once()
+    Monitor(
+        settings.monitoring_scope(), registry, input_log, jobs, runner, metrics, clock=later
+    ).check_once()
     failed = jobs.get(job.id)
     assert failed.status == JobStatus.FAILED and failed.result is not None
     assert "job_timeout_s=60" in failed.result["error"]
@@ -441,7 +452,9 @@ def test_a_reused_pid_is_not_killed_but_its_job_is_failed(
         return time.time() + settings.monitoring.job_timeout_s + 1
 
     metrics = MonitorMetrics(CollectorRegistry())
-    Monitor(settings, registry, input_log, jobs, runner, metrics, clock=later).check_once()
+    Monitor(
+        settings.monitoring_scope(), registry, input_log, jobs, runner, metrics, clock=later
+    ).check_once()
     failed = jobs.get(job.id)
     assert failed.status == JobStatus.FAILED and failed.result is not None
     assert "was killed" not in failed.result["error"]
@@ -481,12 +494,24 @@ def test_a_monitor_on_another_machine_resumes_after_the_windows_checked_here(
 ) -> None:
     version = fair_bundle()
     log_rows(input_log, version, unshifted.iloc[: 2 * WINDOW_ROWS], "first")
-    here = Monitor(settings, registry, input_log, jobs, runner, MonitorMetrics(CollectorRegistry()))
+    here = Monitor(
+        settings.monitoring_scope(),
+        registry,
+        input_log,
+        jobs,
+        runner,
+        MonitorMetrics(CollectorRegistry()),
+    )
     assert [r.index for r in here.check_once()] == [0, 1]
     # a standby elsewhere: its own data_dir (no journal, no files), the same state database
     elsewhere = settings.model_copy(update={"data_dir": tmp_path / "another-machine"})
     there = Monitor(
-        elsewhere, registry, input_log, jobs, runner, MonitorMetrics(CollectorRegistry())
+        elsewhere.monitoring_scope(),
+        registry,
+        input_log,
+        jobs,
+        runner,
+        MonitorMetrics(CollectorRegistry()),
     )
     log_rows(input_log, version, unshifted.iloc[2 * WINDOW_ROWS : 3 * WINDOW_ROWS], "second")
     [window] = there.check_once()

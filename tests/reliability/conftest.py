@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
@@ -36,7 +37,6 @@ from tests.serving.conftest import (
 )
 from tests.training.conftest import champion, champion_dir, env_factory, fair
 from trainsmart.registry import Lineage, Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog, open_database
 
 __all__ = [

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.launch import child_env, free_port, start_service, wait_http
+from apps.settings import Settings
 from tests.conftest import BundleFactory, fair_row
-from trainsmart.launch import child_env, free_port, start_service, wait_http
-from trainsmart.settings import Settings
 
 pytestmark = pytest.mark.server
 

@@ -19,12 +19,12 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from apps.cli.main import cli
 from serving.api import create_api
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder, load_model
 from serving.settings import ServingSettings
 from tests.conftest import BundleFactory, fair_row, logistic_onnx
-from trainsmart.cli.main import cli
 from trainsmart.errors import RegistryError, StateUnavailable
 from trainsmart.registry import Registry
 from trainsmart.state import InputLog

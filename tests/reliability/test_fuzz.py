@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from apps.settings import Settings, load_settings
 from serving.api import create_api
 from serving.predictor import Predictor
 from tests.conftest import fair_contract, fair_row
@@ -47,7 +48,6 @@ from tests.reliability.conftest import Versions, no_predictor
 from tests.serving.test_columns import columns
 from tests.serving.test_v2 import feature_inputs, matrix_input
 from trainsmart.registry import FeatureSpec
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 DEFAULT_EXAMPLES = 25

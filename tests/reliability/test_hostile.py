@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from apps.settings import Settings, load_settings
 from serving.api import create_api
 from serving.predictor import Predictor
 from tests.conftest import fair_row
@@ -26,7 +27,6 @@ from tests.reliability.conftest import Service, Versions, build_service
 from tests.serving.test_columns import columns
 from tests.serving.test_v2 import feature_inputs, matrix_input
 from trainsmart.errors import clip
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 ADMIN = "hostile-admin-7d3e9f1a"

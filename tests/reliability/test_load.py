@@ -22,12 +22,12 @@ import httpx
 import numpy as np
 import pytest
 
+from apps.launch import child_env, free_port, start_monitor, start_service, wait_http
+from apps.settings import Settings
 from serving.runtime import load_model
 from tests.conftest import BundleFactory, fair_row
 from tests.services import RedisServer, require_binary
-from trainsmart.launch import child_env, free_port, start_monitor, start_service, wait_http
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 pytestmark = [pytest.mark.full, pytest.mark.server]

@@ -9,8 +9,8 @@ import signal
 import time
 from collections.abc import Callable
 
-from monitoring.runner import SubprocessJobRunner
-from tests.monitoring.test_runner import start_until_logged
+from monitoring.runners.process import SubprocessJobRunner
+from tests.monitoring.runners.test_process import start_until_logged
 from tests.training.conftest import Env
 from tests.training.test_retrain import log_labelled_rows
 from training.pipeline import TrainOutcome
@@ -30,7 +30,7 @@ def test_a_retrain_killed_mid_training_is_failed_and_changes_nothing(
     log_labelled_rows(env, champion, 400)
     name = env.settings.model_name
     jobs = JobStore(env.db)
-    runner = SubprocessJobRunner(env.settings, jobs, env=SLOW_TRAINING)
+    runner = SubprocessJobRunner(env.settings.monitoring_scope(), jobs, env=SLOW_TRAINING)
     job, log = start_until_logged(runner, jobs, name, "retrain job", timeout_s=120)
     assert job.pid is not None
     time.sleep(3.0)  # well into training: 500 epochs take far longer

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
@@ -16,7 +17,6 @@ from serving.predictor import Predictor
 from serving.runtime import ModelHolder
 from serving.shadow import ShadowMirror
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, ShadowLog
 
 

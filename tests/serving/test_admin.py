@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from apps.settings import Settings, load_settings
 from serving.shadow import ShadowMirror
 from tests.conftest import BundleFactory, fair_row
 from tests.serving.test_pinning import V2_INPUT, not_onnx
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import ShadowLog
 
 ADMIN = "admin-token-for-tests-3c2b1a"

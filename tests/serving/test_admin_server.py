@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.launch import free_port, start_service, wait_http
+from apps.settings import Settings
 from tests.conftest import BundleFactory, fair_row
 from tests.serving.test_pinning import V2_INPUT
 from tests.serving.test_server import service_env
-from trainsmart.launch import free_port, start_service, wait_http
-from trainsmart.settings import Settings
 from trainsmart.state import ShadowLog, open_database
 
 pytestmark = pytest.mark.server

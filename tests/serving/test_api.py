@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog, SqliteDatabase, open_database
 
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings, load_settings
 from serving.api import create_api
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
@@ -18,7 +19,6 @@ from serving.runtime import ModelHolder
 from serving.settings import ServingSettings
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 ADMIN = "admin-5f1e0c9d7b2a4e3f8a6d"

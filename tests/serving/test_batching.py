@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.batching import Batcher
 from serving.metrics import ServingMetrics
@@ -18,7 +19,6 @@ from serving.predictor import Predictor
 from serving.runtime import LoadedModel, ModelHolder, load_model
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 

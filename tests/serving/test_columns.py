@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from apps.settings import Settings, load_settings
 from serving.api import create_api
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
 from tests.conftest import BundleFactory, fair_row
-from trainsmart.settings import Settings, load_settings
 from trainsmart.state import InputLog
 
 

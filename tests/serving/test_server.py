@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.launch import Child, child_env, free_port, start_service, wait_http
+from apps.settings import Settings
 from tests.conftest import BundleFactory, fair_row
-from trainsmart.launch import Child, child_env, free_port, start_service, wait_http
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 pytestmark = pytest.mark.server

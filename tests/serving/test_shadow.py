@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
@@ -22,7 +23,6 @@ from serving.runtime import ModelHolder
 from serving.shadow import ShadowMirror
 from tests.conftest import BundleFactory, fair_row
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, ShadowLog, agreement
 
 REQUESTS = [

@@ -16,11 +16,11 @@ import httpx
 import numpy as np
 import pytest
 
+from apps.launch import child_env, free_port, start_service, wait_http
+from apps.settings import Settings
 from serving.runtime import load_model
 from tests.conftest import BundleFactory, fair_row
-from trainsmart.launch import child_env, free_port, start_service, wait_http
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 
 pytestmark = pytest.mark.server
 

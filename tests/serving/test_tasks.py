@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.api import create_api
 from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
@@ -23,7 +24,6 @@ from tests.conftest import linear_onnx, logistic_onnx
 from trainsmart.errors import RegistryError
 from trainsmart.registry import FeatureSpec, InputContract, Lineage, Registry
 from trainsmart.registry.contract import Task
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 WEIGHTS = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 1.5])

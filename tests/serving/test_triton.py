@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from apps.launch import Child, free_port, start_service, wait_http
+from apps.settings import Settings
 from tests.conftest import FAIR_CATEGORICAL, FAIR_NUMERIC, BundleFactory, fair_row
 from tests.serving.test_server import service_env
-from trainsmart.launch import Child, free_port, start_service, wait_http
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 httpclient = pytest.importorskip(

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings
 from serving.runtime import ModelHolder
 from tests.conftest import FAIR_CATEGORICAL, FAIR_NUMERIC, BundleFactory, fair_row
-from trainsmart.settings import Settings
 from trainsmart.state import InputLog
 
 FEATURES = FAIR_NUMERIC + FAIR_CATEGORICAL

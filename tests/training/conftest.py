@@ -17,10 +17,11 @@ import pytest
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+from apps.settings import Settings
 from training.data import Dataset, load_dataset
 from training.pipeline import TrainOutcome, train_and_register
+from training.settings import TrainingScope
 from trainsmart.registry import Registry
-from trainsmart.settings import Settings
 from trainsmart.state import Database, InputLog, open_database
 
 FAST_TRAINING: dict[str, Any] = {"max_epochs": 5, "hidden_sizes": [16], "patience": 3}
@@ -44,6 +45,11 @@ class Env:
     registry: Registry
     input_log: InputLog
     db: Database
+
+    @property
+    def scope(self) -> TrainingScope:
+        """What training code receives: ``settings.training_scope()``."""
+        return self.settings.training_scope()
 
 
 def subsample(dataset: Dataset, n: int) -> Dataset:
@@ -75,7 +81,7 @@ def champion_dir(
     """A data directory whose registry holds v1 of the model, in production."""
     data_dir = tmp_path_factory.mktemp("champion")
     env = open_env(make_settings(data_dir))
-    outcome = train_and_register(env.settings, env.registry, dataset=fair, progress=False)
+    outcome = train_and_register(env.scope, env.registry, dataset=fair, progress=False)
     env.registry.promote(env.settings.model_name, outcome.bundle.version, reason="first model")
     env.db.close()
     return data_dir, outcome

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.training.conftest import make_settings, open_env, subsample
 from training.cv import CVResult, cross_validate
 from training.data import Dataset, split
+from training.settings import TrainingScope
 from trainsmart.errors import TrainingError
-from trainsmart.settings import Settings
-
-from .conftest import make_settings, open_env, subsample
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +21,13 @@ def small(fair: Dataset) -> Dataset:
 
 
 @pytest.fixture(scope="module")
-def cv_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(tmp_path_factory.mktemp("cv"), max_epochs=3, learning_rate=1e-2)
+def cv_settings(tmp_path_factory: pytest.TempPathFactory) -> TrainingScope:
+    settings = make_settings(tmp_path_factory.mktemp("cv"), max_epochs=3, learning_rate=1e-2)
+    return settings.training_scope()
 
 
 @pytest.fixture(scope="module")
-def five_fold(cv_settings: Settings, small: Dataset) -> CVResult:
+def five_fold(cv_settings: TrainingScope, small: Dataset) -> CVResult:
     return cross_validate(cv_settings, 5, dataset=small)
 
 
@@ -47,7 +47,7 @@ def test_five_folds_report_mean_and_std(five_fold: CVResult) -> None:
 
 
 def test_folds_are_disjoint_and_leave_the_test_split_out(
-    five_fold: CVResult, cv_settings: Settings, small: Dataset
+    five_fold: CVResult, cv_settings: TrainingScope, small: Dataset
 ) -> None:
     splits = split(small, cv_settings.data)
     pool = set(splits.train.frame.index) | set(splits.validation.frame.index)
@@ -76,7 +76,7 @@ def test_each_fold_fits_preprocessing_on_its_own_training_rows(
     assert len({tuple(m) for m in means}) == len(means)  # five different fits
 
 
-def test_too_few_folds_or_rows_are_refused(cv_settings: Settings, small: Dataset) -> None:
+def test_too_few_folds_or_rows_are_refused(cv_settings: TrainingScope, small: Dataset) -> None:
     with pytest.raises(TrainingError, match="at least 2 folds"):
         cross_validate(cv_settings, 1, dataset=small)
     with pytest.raises(TrainingError, match="fewer than the 400 folds"):
@@ -84,7 +84,7 @@ def test_too_few_folds_or_rows_are_refused(cv_settings: Settings, small: Dataset
 
 
 def test_train_cli_stores_the_cv_summary_in_the_bundle(small: Dataset, tmp_path: Path) -> None:
-    from trainsmart.cli.main import cli
+    from apps.cli.main import cli
 
     rows = tmp_path / "rows.csv"
     small.frame.assign(label=small.target).to_csv(rows, index=False)
@@ -113,7 +113,7 @@ def test_train_cli_stores_the_cv_summary_in_the_bundle(small: Dataset, tmp_path:
 
 
 def test_cli_rejects_a_single_fold() -> None:
-    from trainsmart.cli.main import cli
+    from apps.cli.main import cli
 
     result = CliRunner().invoke(cli, ["train", "--cv", "1"])
     assert result.exit_code == 2 and "--cv" in result.output

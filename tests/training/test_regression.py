@@ -12,21 +12,20 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from apps.settings import Settings, load_settings
 from serving.api import create_api
 from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
+from tests.training.conftest import Env, open_env
 from training.cv import cross_validate
 from training.data import load_dataset, split
-from training.export import onnx_predict
 from training.metrics import regression_metrics
+from training.onnx_parity import onnx_predict
 from training.pipeline import TrainOutcome, train_and_register
 from training.report import CONFUSION_FILE, PREDICTIONS_FILE, REPORT_DIR, REPORT_FILE
 from trainsmart.errors import TrainingError
-from trainsmart.settings import Settings, load_settings
-
-from .conftest import Env, open_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +43,7 @@ def diabetes_env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 
 @pytest.fixture(scope="module")
 def diabetes_run(diabetes_env: Env) -> TrainOutcome:
-    outcome = train_and_register(diabetes_env.settings, diabetes_env.registry, progress=False)
+    outcome = train_and_register(diabetes_env.scope, diabetes_env.registry, progress=False)
     diabetes_env.registry.promote(
         diabetes_env.settings.model_name, outcome.bundle.version, reason="first"
     )
@@ -145,7 +144,7 @@ def test_regression_is_served_as_a_value(diabetes_run: TrainOutcome, diabetes_en
 def test_keras_regression_trains_and_exports_with_parity(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow", reason="needs pip install -e '.[keras]'")
     env = open_env(diabetes_settings(tmp_path, framework="keras", max_epochs=30))
-    outcome = train_and_register(env.settings, env.registry, progress=False)
+    outcome = train_and_register(env.scope, env.registry, progress=False)
     assert outcome.trained.framework == "keras"
     assert outcome.metrics["keras"]["mse"] == pytest.approx(
         outcome.metrics["fp32"]["mse"], rel=1e-4
@@ -154,7 +153,7 @@ def test_keras_regression_trains_and_exports_with_parity(tmp_path: Path) -> None
 
 
 def test_regression_cross_validation_reports_mean_and_std(tmp_path: Path) -> None:
-    result = cross_validate(diabetes_settings(tmp_path, max_epochs=20), 3)
+    result = cross_validate(diabetes_settings(tmp_path, max_epochs=20).training_scope(), 3)
     summary = result.summary()
     for metric in ("mse", "mae", "r2"):
         values = [fold.metrics[metric] for fold in result.folds]

@@ -87,7 +87,7 @@ def test_report_confusion_matrix_counts_the_test_rows(champion: TrainOutcome) ->
 def test_models_show_prints_the_report_path(
     champion_dir: tuple[Path, TrainOutcome], tmp_path: Path
 ) -> None:
-    from trainsmart.cli.main import cli
+    from apps.cli.main import cli
 
     data_dir, outcome = champion_dir
     config = tmp_path / "conf.yaml"
@@ -197,13 +197,14 @@ def test_unregistered_staging_report_says_so(champion: TrainOutcome, tmp_path: P
     from trainsmart.state import open_database
 
     settings = make_settings(tmp_path / "data", quantize=False)
-    staged = stage_model(settings, champion.trained, tmp_path / "staging")
+    staged = stage_model(settings.training_scope(), champion.trained, tmp_path / "staging")
     report = staged.path / "report" / "report.md"
     assert report.read_text().startswith(f"# {settings.model_name}:{UNREGISTERED}\n")
     db = open_database(settings)
     try:
         registry = Registry(settings.paths.model_store, db)
-        bundle = register_staged(settings, registry, staged, tuning={"n_trials": 3})
+        scope = settings.training_scope()
+        bundle = register_staged(scope, registry, staged, tuning={"n_trials": 3})
     finally:
         db.close()
     text = bundle.report_path.read_text()

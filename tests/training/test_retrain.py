@@ -12,15 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from apps.settings import Settings
 from serving.runtime import ModelHolder
 from tests.conftest import linear_onnx
+from tests.training.conftest import FAST_TRAINING, REFERENCE_SIZE, Env, open_env
 from training.data import load_dataset, split
 from training.pipeline import TrainOutcome
 from training.retrain import holdout_split, run_retrain
 from trainsmart.registry import FeatureSpec, InputContract, Lineage
-from trainsmart.settings import Settings
-
-from .conftest import FAST_TRAINING, REFERENCE_SIZE, Env, open_env
 
 
 def log_labelled_rows(env: Env, champion: TrainOutcome, n: int) -> None:
@@ -46,7 +45,7 @@ def test_too_few_labels_is_rejected(
 ) -> None:
     env = env_factory()
     log_labelled_rows(env, champion, 10)
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=1)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=1)
     assert outcome.status == "rejected"
     assert "only 10 labelled rows" in outcome.reason
     assert env.registry.versions(env.settings.model_name) == ["v1"]
@@ -58,7 +57,7 @@ def test_challenger_that_cannot_win_is_not_registered(
 ) -> None:
     env = with_margin(env_factory(), 1.0)
     log_labelled_rows(env, champion, 120)
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=2)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=2)
     assert outcome.status == "rejected", outcome.reason
     assert "did not beat" in outcome.reason
     assert outcome.version is None
@@ -84,7 +83,7 @@ def test_winning_challenger_is_promoted(
 ) -> None:
     env = with_margin(env_factory(), -1.0)
     log_labelled_rows(env, champion, 120)
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=3)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=3)
     assert outcome.status == "promoted", outcome.reason
     name = env.settings.model_name
     assert outcome.version == "v2"
@@ -161,7 +160,7 @@ def test_regression_gate_compares_mse_lower_is_better(
     tmp_path: Path, bias: float, margin: float, status: str, says: str
 ) -> None:
     env, values = diabetes_env(tmp_path / "data", bias, margin)
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=4)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=4)
     assert (outcome.status, outcome.metric) == (status, "mse"), outcome.reason
     assert says in outcome.reason and "(lower is better)" in outcome.reason
     test_rows = len(split(load_dataset(env.settings.data), env.settings.data).test)
@@ -199,7 +198,7 @@ def test_a_challenger_that_wins_the_holdout_by_forgetting_is_rejected(tmp_path: 
         tmp_path / "data", float(fit[-1]), 0.01, weights=fit[:-1], label_shift=1000.0,
         test_tolerance=1000.0,
     )  # fmt: skip
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=5)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=5)
     assert outcome.status == "rejected", outcome.reason
     holdout_gain = outcome.champion_metrics["mse"] - outcome.challenger_metrics["mse"]
     test_loss = outcome.challenger_test_metrics["mse"] - outcome.champion_test_metrics["mse"]
@@ -216,7 +215,7 @@ def test_with_shadow_rows_the_winner_becomes_the_shadow_candidate(
 ) -> None:
     env = with_margin(env_factory(), -1.0, shadow_rows=50)
     log_labelled_rows(env, champion, 120)
-    outcome = run_retrain(env.settings, env.registry, env.input_log, job_id=6)
+    outcome = run_retrain(env.scope, env.registry, env.input_log, job_id=6)
     assert (outcome.status, outcome.version) == ("shadow", "v2"), outcome.reason
     name = env.settings.model_name
     assert env.registry.production(name) == "v1"

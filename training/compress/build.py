@@ -22,33 +22,29 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from training.compress import quantize
 from training.compress.counting import Cost, count_cost
 from training.compress.errors import CompressionError
-from training.compress.measure import (
-    agreement,
-    latency_ms,
-    on_gpu,
-    open_session,
-    run,
-    target_providers,
-)
+from training.compress.measure import measure_variants, on_gpu, target_providers
 from training.compress.prune import Pruned, prune_network
 from training.compress.select import REFERENCE, Choice, VariantRow, choose, table_json
-from training.metrics import evaluate, primary_metric
+from training.frameworks import get_framework
+from training.frameworks.pytorch.export import export_onnx
+from training.frameworks.pytorch.trainer import fine_tune
+from training.metrics import primary_metric
+from training.onnx_parity import check_parity
+from training.settings import TrainingSettings
+from training.train import TrainedModel, encode_target
 from trainsmart.errors import TrainingError
-
-if TYPE_CHECKING:
-    from training.pipeline import TrainedModel
-    from training.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +130,9 @@ def compress(
 
     paths = {row.name: path for row, path in built if path is not None}
     rows = [row for row, _ in built]
-    _measure(rows, paths, trained, providers, cfg.latency_repeats)
+    test = trained.splits.test
+    x_test, y_test = trained.encode(test.frame), test.target.tolist()
+    measure_variants(rows, paths, trained.contract, x_test, y_test, providers, cfg.latency_repeats)
     choice = choose(
         rows,
         objective=cfg.objective,
@@ -228,10 +226,6 @@ def _pruned(
 ) -> tuple[Pruned | None, list[tuple[VariantRow, Path | None]]]:
     """Prune, fine-tune, export and parity-check the pruned network, then derive its
     int8 and fp16 variants."""
-    from training.export import check_parity, export_onnx
-    from training.pipeline import encode_target
-    from training.trainer import fine_tune
-
     cfg = settings.compression
     name = f"{PRUNED}fp32"
     row = VariantRow(name, "fp32", name, pruned=True)
@@ -255,8 +249,13 @@ def _pruned(
         )
         prepared = quantize.prepare(raw, workdir / "pruned.prepared.onnx")
         path = quantize.strip(prepared, workdir / f"{name}.onnx")
+        pytorch = get_framework("torch")
         check_parity(
-            pruned.model, path, parity_rows, settings.parity_tolerance, framework="pruned PyTorch"
+            functools.partial(pytorch.predict, pruned.model),
+            path,
+            parity_rows,
+            settings.parity_tolerance,
+            framework="pruned PyTorch",
         )
     except TrainingError as exc:  # CompressionError included; the unpruned variants remain
         logger.warning("compression: %s not built: %s", name, exc)
@@ -266,46 +265,3 @@ def _pruned(
     conv = quantize.has_conv(raw)
     derived = _derived(PRUNED, prepared, conv, settings, trained, seed, pruned.after, workdir, gpu)
     return pruned, [(row, path), *derived]
-
-
-def _measure(
-    rows: list[VariantRow],
-    paths: dict[str, Path],
-    trained: TrainedModel,
-    providers: list[str],
-    repeats: int,
-) -> None:
-    """Test metrics, agreement and latency of every built variant, filled into ``rows``."""
-    contract = trained.contract
-    regression = contract.task == "regression"
-    x_test = trained.encode(trained.splits.test.frame)
-    y_test = trained.splits.test.target.tolist()
-    metric = primary_metric(contract.task)
-    sessions: dict[str, Any] = {}
-    outputs: dict[str, np.ndarray] = {}
-    for row in rows:
-        if row.name not in paths:
-            continue
-        try:
-            session = open_session(paths[row.name], providers)
-            outputs[row.name] = run(session, x_test)
-        except Exception as exc:  # onnxruntime raises its own, non-exported error types
-            if row.name == REFERENCE:
-                raise TrainingError(f"ONNX Runtime cannot run the fp32 model ({exc})") from exc
-            row.error = f"ONNX Runtime cannot run it on {providers[0]} ({exc})"
-            continue
-        sessions[row.name] = session
-        row.file_bytes = paths[row.name].stat().st_size
-        row.metrics = evaluate(contract, y_test, outputs[row.name])
-    reference = outputs[REFERENCE]
-    base = next(r for r in rows if r.name == REFERENCE).metrics.get(metric)
-    for row in rows:
-        if row.name not in outputs:
-            continue
-        row.agreement, row.max_abs_diff = agreement(reference, outputs[row.name], regression)
-        if row.source != row.name and row.source in outputs:
-            row.source_agreement = agreement(outputs[row.source], outputs[row.name], regression)[0]
-        if base is not None and metric in row.metrics:
-            row.metric_drop = base - row.metrics[metric]
-    for name, per_batch in latency_ms(sessions, x_test, repeats=repeats).items():
-        next(r for r in rows if r.name == name).latency_ms = per_batch

@@ -1,4 +1,5 @@
-"""Where and how variants are measured: the execution provider, latency, agreement.
+"""Where and how variants are measured: the execution provider, latency, agreement, and
+all of it for the variants of one model (:func:`measure_variants`).
 
 Latency is measured on the hardware the model will be chosen for (:func:`target_providers`:
 CUDA when onnxruntime-gpu sees a GPU, else the CPU, said once in the log). Variants are
@@ -22,8 +23,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import onnxruntime as ort
 
 from training.compress.errors import NoGpu
+from training.compress.select import REFERENCE, VariantRow
+from training.metrics import evaluate, primary_metric
+from trainsmart.errors import TrainingError
+from trainsmart.registry.contract import InputContract
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +49,6 @@ def target_providers(target: Target = "auto", available: Sequence[str] | None = 
     when it is there, else the CPU; 'cuda' without it raises :class:`NoGpu`.
     """
     if available is None:
-        import onnxruntime as ort
-
         available = ort.get_available_providers()
     available = list(available)
     if target == "cpu":
@@ -70,8 +74,6 @@ def on_gpu(providers: Sequence[str]) -> bool:
 def open_session(path: Path, providers: Sequence[str]) -> Any:
     """An ONNX Runtime session with serving's defaults (all graph optimisations, every
     core), on ``providers``."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=list(providers))
@@ -125,3 +127,46 @@ def agreement(reference: np.ndarray, outputs: np.ndarray, regression: bool) -> t
         return float(np.mean(gap.reshape(len(gap), -1).max(axis=1) <= tolerance)), worst
     same = reference.argmax(axis=1) == outputs.argmax(axis=1)
     return float(np.mean(same)), worst
+
+
+def measure_variants(
+    rows: list[VariantRow],
+    paths: Mapping[str, Path],
+    contract: InputContract,
+    x_test: np.ndarray,
+    y_test: list[Any],
+    providers: Sequence[str],
+    repeats: int,
+) -> None:
+    """Test metrics, agreement and latency of every built variant (``paths``: name -> file),
+    filled into ``rows``; the fp32 reference must run."""
+    regression = contract.task == "regression"
+    metric = primary_metric(contract.task)
+    sessions: dict[str, Any] = {}
+    outputs: dict[str, np.ndarray] = {}
+    for row in rows:
+        if row.name not in paths:
+            continue
+        try:
+            session = open_session(paths[row.name], providers)
+            outputs[row.name] = run(session, x_test)
+        except Exception as exc:  # onnxruntime raises its own, non-exported error types
+            if row.name == REFERENCE:
+                raise TrainingError(f"ONNX Runtime cannot run the fp32 model ({exc})") from exc
+            row.error = f"ONNX Runtime cannot run it on {providers[0]} ({exc})"
+            continue
+        sessions[row.name] = session
+        row.file_bytes = paths[row.name].stat().st_size
+        row.metrics = evaluate(contract, y_test, outputs[row.name])
+    reference = outputs[REFERENCE]
+    base = next(r for r in rows if r.name == REFERENCE).metrics.get(metric)
+    for row in rows:
+        if row.name not in outputs:
+            continue
+        row.agreement, row.max_abs_diff = agreement(reference, outputs[row.name], regression)
+        if row.source != row.name and row.source in outputs:
+            row.source_agreement = agreement(outputs[row.source], outputs[row.name], regression)[0]
+        if base is not None and metric in row.metrics:
+            row.metric_drop = base - row.metrics[metric]
+    for name, per_batch in latency_ms(sessions, x_test, repeats=repeats).items():
+        next(r for r in rows if r.name == name).latency_ms = per_batch

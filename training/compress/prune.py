@@ -12,9 +12,9 @@ units and channels makes every matrix smaller, so the pruned model does less wor
   slimming); the next conv loses the matching input channels, and the head's first
   Linear the matching ``channel * height * width`` block of flattened inputs.
 
-The pruned network is a new :class:`~training.models.Network` of the same classes
+The pruned network is a new :class:`~training.frameworks.pytorch.models.Network` of the same classes
 (MLP or CNN with smaller widths), so it trains, exports and serves like any other;
-fine-tune it afterwards (:func:`training.trainer.fine_tune`).
+fine-tune it afterwards (:func:`training.frameworks.pytorch.trainer.fine_tune`).
 
 Example::
 
@@ -34,7 +34,7 @@ from torch import nn
 
 from training.compress.counting import Cost, count_cost
 from training.compress.errors import CompressionError
-from training.models import CNN, MLP, Network
+from training.frameworks.pytorch.models import CNN, MLP, Network
 
 Criterion = Literal["l1", "bn_gamma"]
 

@@ -78,6 +78,7 @@ def reduced_range(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 def prepare(raw: Path, out: Path) -> Path:
     """``raw`` after shape inference and basic graph optimisations (the quantizers' input;
     it keeps the inferred shapes: strip it before serving it)."""
+    # lazy: onnxruntime.quantization adds ~0.15 s to every import; only compression uses it
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
@@ -149,7 +150,7 @@ def has_conv(path: Path) -> bool:
 
 def dynamic_int8(prepared: Path, out: Path) -> Path:
     """int8 weights of MatMul/Gemm, activations quantized on the fly (MLPs only)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # lazy: see prepare()
 
     if has_conv(prepared):
         raise CompressionError(
@@ -183,7 +184,7 @@ def static_int8(
 ) -> Path:
     """QDQ int8 (uint8 activations, int8 weights) with activation ranges from feeding
     ``calibration`` rows (encoded, float32) through the model and ``method``."""
-    from onnxruntime.quantization import (
+    from onnxruntime.quantization import (  # lazy: see prepare()
         CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,
@@ -246,6 +247,7 @@ def static_int8(
 def fp16(prepared: Path, out: Path) -> Path:
     """Weights and the network's arithmetic in float16; inputs, outputs and the in-graph
     preprocessing (the nodes before the first Conv/Gemm/MatMul) stay float32."""
+    # lazy: onnxruntime.transformers, like onnxruntime.quantization (see prepare())
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(prepared))

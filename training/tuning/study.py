@@ -2,14 +2,15 @@
 
 Example::
 
-    result = tune(settings, n_trials=20)        # adds 20 trials to the study
+    scope = settings.training_scope()
+    result = tune(scope, n_trials=20)           # adds 20 trials to the study
     result.best_params                          # {"learning_rate": 0.0031, ...}
-    tuned = apply_best(settings, result)        # settings with the best values applied
+    tuned = apply_best(scope, result)           # the scope with the best values applied
     train_and_register(tuned, registry, tuning=result.lineage())
 
 The study named ``study`` (default: the model name) lives in
 ``<data_dir>/tuning/<study>.db``; running :func:`tune` again with the same name loads
-it and adds trials. Each trial trains through :func:`training.pipeline.train_model`
+it and adds trials. Each trial trains through :func:`training.train.train_model`
 (same split and preprocessing as ``trainsmart train``) with the trial's values put
 over ``settings.training``, reports its validation metric after every epoch and is
 pruned when the pruner says so. Optuna is imported only inside these functions.
@@ -23,16 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from trainsmart.errors import ConfigError, TrainingError
+from rich.console import Console
 
-if TYPE_CHECKING:
-    import optuna
-    from rich.console import Console
-
-    from training.data import Dataset
-    from training.trainer import EpochLog
-    from trainsmart.settings import Settings
-
+from training.data import Dataset, load_dataset
+from training.frameworks import EpochLog
+from training.settings import TrainingScope
+from training.train import train_model
 from training.tuning.space import (
     apply_params,
     check_space,
@@ -41,6 +38,11 @@ from training.tuning.space import (
     make_sampler,
     suggest,
 )
+from trainsmart.errors import ConfigError, TrainingError
+from trainsmart.names import check_name
+
+if TYPE_CHECKING:
+    import optuna
 
 TUNING_DIR = "tuning"
 
@@ -79,18 +81,18 @@ class TuneResult:
         }
 
 
-def study_path(settings: Settings, study_name: str) -> Path:
+def study_path(settings: TrainingScope, study_name: str) -> Path:
     """The SQLite file of a study: ``<data_dir>/tuning/<study>.db``."""
     return settings.data_dir / TUNING_DIR / f"{study_name}.db"
 
 
-def apply_best(settings: Settings, result: TuneResult) -> Settings:
+def apply_best(settings: TrainingScope, result: TuneResult) -> TrainingScope:
     """``settings`` with the best trial's values applied to ``settings.training``."""
     return apply_params(settings, result.best_params)
 
 
 def _result(study: optuna.Study, path: Path) -> TuneResult:
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # lazy: optuna, ~0.15 s to import
 
     trials = study.get_trials(deepcopy=False)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
@@ -116,9 +118,9 @@ def _result(study: optuna.Study, path: Path) -> TuneResult:
     )
 
 
-def load_result(settings: Settings, study_name: str | None = None) -> TuneResult:
+def load_result(settings: TrainingScope, study_name: str | None = None) -> TuneResult:
     """The best trial of a stored study, without running trials."""
-    import optuna
+    import optuna  # lazy: optuna, ~0.15 s to import
 
     name = _study_name(settings, study_name)
     path = study_path(settings, name)
@@ -134,14 +136,12 @@ def load_result(settings: Settings, study_name: str | None = None) -> TuneResult
     return _result(study, path)
 
 
-def _study_name(settings: Settings, study_name: str | None) -> str:
-    from trainsmart.registry.names import check_name
-
+def _study_name(settings: TrainingScope, study_name: str | None) -> str:
     return check_name(study_name or settings.model_name, "study")
 
 
 def tune(
-    settings: Settings,
+    settings: TrainingScope,
     *,
     study_name: str | None = None,
     n_trials: int | None = None,
@@ -155,7 +155,7 @@ def tune(
     training diverges counts as failed and the search goes on; an interrupt (Ctrl-C)
     marks the running trial failed, leaves the finished ones stored and propagates.
     """
-    import optuna
+    import optuna  # lazy: optuna, ~0.15 s to import
 
     check_space(settings.training)
     name = _study_name(settings, study_name)
@@ -181,10 +181,10 @@ def tune(
 
 
 def _open_study(
-    settings: Settings, name: str, path: Path, n_trials: int | None
+    settings: TrainingScope, name: str, path: Path, n_trials: int | None
 ) -> tuple[optuna.Study, int, int]:
     """(the created or resumed study, trials to add, trials already stored)."""
-    import optuna
+    import optuna  # lazy: optuna, ~0.15 s to import
 
     tuning = settings.training.tuning
     storage = optuna.storages.RDBStorage(f"sqlite:///{path.as_posix()}")
@@ -219,12 +219,9 @@ def _open_study(
     return study, budget, stored
 
 
-def _objective(settings: Settings, dataset: Dataset | None) -> Callable[[optuna.Trial], float]:
+def _objective(settings: TrainingScope, dataset: Dataset | None) -> Callable[[optuna.Trial], float]:
     """Train with the trial's values; report the metric per epoch; prune when told."""
-    import optuna
-
-    from training.data import load_dataset
-    from training.pipeline import train_model
+    import optuna  # lazy: optuna, ~0.15 s to import
 
     tuning = settings.training.tuning
     data = dataset if dataset is not None else load_dataset(settings.data)
@@ -262,8 +259,6 @@ class _Lines:
         self.budget = budget
         self.done = 0
         if enabled and console is None:
-            from rich.console import Console
-
             console = Console(stderr=True)
         self.console = console
 
@@ -277,7 +272,7 @@ class _Lines:
             )
 
     def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # lazy: optuna, ~0.15 s to import
 
         self.done += 1
         if not self.enabled or self.console is None:

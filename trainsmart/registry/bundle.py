@@ -121,6 +121,7 @@ class Bundle:
 
     def reference(self) -> pd.DataFrame:
         """The drift reference sample (raw feature values, one column per feature)."""
+        # lazy: pandas only where the reference sample is read (not in the service)
         import pandas as pd
 
         return pd.read_parquet(self.path / REFERENCE_FILE)

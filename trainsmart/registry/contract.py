@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from trainsmart.errors import InvalidInput, clip
+from trainsmart.registry.images import expand_image_rows
 
 Category = int | float | str
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -165,8 +166,6 @@ class InputContract(BaseModel):
         contracts); anything else unchanged. See :mod:`trainsmart.registry.images`."""
         if self.image_shape is None:
             return rows
-        from trainsmart.registry.images import expand_image_rows
-
         specs = {spec.name: spec for spec in self.features}
 
         def check(k: int, value: Any, field: str) -> None:

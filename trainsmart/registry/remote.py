@@ -26,8 +26,8 @@ from trainsmart.errors import (
     clip,
     redact,
 )
+from trainsmart.names import check_name
 from trainsmart.registry.bundle import CHECKSUMS_FILE
-from trainsmart.registry.names import check_name
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -69,6 +69,7 @@ class Manifest(BaseModel):
 
 def open_url(url: str, storage_options: dict[str, Any] | None) -> tuple[AbstractFileSystem, str]:
     """The file system of ``url`` and the path of ``url`` on it (no trailing slash)."""
+    # lazy: fsspec (and its s3fs plugin) only for export and import
     import fsspec
 
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
@@ -93,6 +94,7 @@ def open_url(url: str, storage_options: dict[str, Any] | None) -> tuple[Abstract
 
 
 def is_local(fs: AbstractFileSystem) -> bool:
+    # lazy: fsspec only for export and import
     from fsspec.implementations.local import LocalFileSystem
 
     return isinstance(fs, LocalFileSystem)

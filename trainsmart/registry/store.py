@@ -1,3 +1,4 @@
+# over 300 lines: one Registry owns the bundles and the pointers that name them, under one lock
 """The registry: immutable versions in the BentoML model store, production pointers in the
 state database (SQLite, or PostgreSQL shared by several machines).
 
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from trainsmart.errors import ModelNotFound, RegistryError
+from trainsmart.names import check_name
 from trainsmart.registry.bundle import REQUIRED_FILES, Bundle, Lineage, write_checksums
-from trainsmart.registry.names import check_name
 from trainsmart.state.audit import default_actor as default_actor  # re-exported: its old home
 from trainsmart.state.audit import write_audit
 from trainsmart.state.db import Database
@@ -32,6 +33,7 @@ _VERSION = re.compile(r"^v(\d+)$")
 
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
+    # lazy: fcntl is POSIX-only
     import fcntl
 
     with open(path, "a") as handle:
@@ -77,6 +79,7 @@ class Registry:
     """
 
     def __init__(self, store_path: Path, db: Database) -> None:
+        # lazy: bentoml's import takes a second; CLI commands that never touch the store skip it
         from bentoml._internal.models.model import ModelStore
 
         self.store_path = Path(store_path)
@@ -108,6 +111,7 @@ class Registry:
 
     def register(self, name: str, staging: Path, lineage: Lineage) -> Bundle:
         """Copy the files prepared in ``staging`` into a new immutable version."""
+        # lazy: bentoml, as in __init__
         import bentoml
 
         check_name(name, "model")
@@ -140,6 +144,7 @@ class Registry:
         """Copy a bundle folder made by another registry (a Bento's model, an export) in as
         ``name:version``, keeping its version; its checksums are verified first. A version
         that is already here is left as it is (and verified)."""
+        # lazy: bentoml, as in __init__
         import bentoml
 
         check_name(name, "model")

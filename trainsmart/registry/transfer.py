@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from trainsmart.errors import InvalidInput, NotFound, RegistryError, redact
+from trainsmart.names import check_name
 from trainsmart.registry.bundle import CHECKSUMS_FILE, Bundle, sha256_file
-from trainsmart.registry.names import check_name
 from trainsmart.registry.remote import (
     MANIFEST_FILE,
     Manifest,

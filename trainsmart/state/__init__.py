@@ -8,7 +8,8 @@ and candidate pointers and the audit log; the monitor records retrain jobs. Each
 table has one owner module here (the pointers' owner is ``trainsmart.registry``).
 """
 
-from trainsmart.state.db import Database, open_database, open_url
+from trainsmart.state.connect import open_database, open_url
+from trainsmart.state.db import Database
 from trainsmart.state.inputlog import InputLog, LoggedRow
 from trainsmart.state.jobs import Job, JobStatus, JobStore, Trigger
 from trainsmart.state.shadowlog import ShadowLog, ShadowPair, agreement

@@ -9,7 +9,7 @@ first time a process opens it.
 
 Example::
 
-    db = open_database(settings)            # SQLite or PostgreSQL, from database_url
+    db = open_database(settings)   # trainsmart.state.connect: SQLite or PostgreSQL
     with db.transaction(lock="production:fair") as conn:
         conn.execute("SELECT count(*) FROM inputs").fetchone()
 """
@@ -19,13 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-from trainsmart.errors import redact
-
-if TYPE_CHECKING:
-    from trainsmart.settings import Settings
+from typing import Any, Protocol
 
 
 class Row(Protocol):
@@ -91,51 +85,3 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release this process's connections (the database is opened again on next use)."""
-
-
-def url_scheme(url: str) -> str:
-    """The scheme of a database URL, lower case and without a driver (``postgresql`` of
-    ``postgresql+psycopg://...``)."""
-    return url.split(":", 1)[0].split("+", 1)[0].lower()
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of ``sqlite:///path/file.db`` (None: the URL names none)."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    return Path(path) if path else None
-
-
-def open_url(url: str, **options: Any) -> Database:
-    """The database at ``url``: ``sqlite:///path/to/file.db`` or ``postgresql://...``."""
-    scheme = url_scheme(url)
-    if scheme == "sqlite":
-        from trainsmart.state.sqlite import SqliteDatabase
-
-        path = sqlite_file(url)
-        if path is None:
-            from trainsmart.errors import ConfigError
-
-            raise ConfigError(f"database_url {url!r} names no file; use sqlite:///path/file.db")
-        return SqliteDatabase(path, **options)
-    if scheme in ("postgresql", "postgres"):
-        from trainsmart.state.postgres import PostgresDatabase
-
-        return PostgresDatabase(url, **options)
-    from trainsmart.errors import ConfigError
-
-    raise ConfigError(
-        f"database_url {redact(url)!r} is neither sqlite:/// nor postgresql://; set one of them"
-    )
-
-
-def open_database(settings: Settings) -> Database:
-    """The database ``settings`` name: ``database_url``, else SQLite under ``data_dir``."""
-    if settings.database_url is None:
-        from trainsmart.state.sqlite import SqliteDatabase
-
-        return SqliteDatabase(settings.paths.state_db)
-    options: dict[str, Any] = {}
-    url = settings.database_url.get_secret_value()
-    if url_scheme(url) != "sqlite":
-        options["pool_size"] = settings.database_pool_size
-    return open_url(url, **options)

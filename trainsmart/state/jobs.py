@@ -38,9 +38,9 @@ class Trigger(StrEnum):
     """What asked for a retrain."""
 
     DRIFT = "drift"
-    """K consecutive drifted windows (monitoring/policy.py)."""
+    """K consecutive drifted windows (monitoring/retrain/policy.py)."""
     WEBHOOK = "webhook"
-    """A firing Alertmanager alert (monitoring/webhook.py)."""
+    """A firing Alertmanager alert (monitoring/retrain/webhook.py)."""
     SCHEDULE = "schedule"
     """monitoring.retrain_every_s elapsed since the last job."""
     MANUAL = "manual"

@@ -6,7 +6,7 @@ starting together (service workers, the monitor, a retrain job) migrate it once:
 PostgreSQL's advisory lock, or a lock file beside the SQLite file.
 
 Maintainers add a revision under ``migrations/versions`` and raise :data:`HEAD`
-(tests/trainsmart/test_migrations.py checks that it is Alembic's head)::
+(tests/trainsmart/state/test_migrate.py checks that it is Alembic's head)::
 
     alembic -c trainsmart/state/migrations/alembic.ini revision -m "what changes"
 """
@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trainsmart.state.db import sqlite_file, url_scheme
+from trainsmart.errors import StateUnavailable
+from trainsmart.settings.urls import sqlite_file, url_scheme
 
 REVISIONS = ("0001", "0002")
 """Every revision in ``migrations/versions``, oldest first."""
@@ -51,8 +52,6 @@ def migrate(db: Any) -> None:
 
     Raises ``MigrationError`` (a ``StateUnavailable``) when the database is at a revision
     this release does not know (a newer release migrated it) or the upgrade fails."""
-    from trainsmart.errors import StateUnavailable
-
     found = current_revision(db.connection(), db.Error)
     if found == HEAD:
         return
@@ -62,6 +61,7 @@ def migrate(db: Any) -> None:
             f"release's {HEAD}: a newer trainsmart migrated it; run that release here too "
             "(schemas are not downgraded by themselves)"
         )
+    # lazy: alembic and sqlalchemy only when a schema must be upgraded
     import sqlalchemy.exc
     from alembic.util import CommandError
 
@@ -76,6 +76,7 @@ def migrate(db: Any) -> None:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """``alembic upgrade <revision>`` on the database at ``url``, under the migration lock."""
+    # lazy: alembic and sqlalchemy, as above
     import sqlalchemy as sa
     from alembic import command
     from alembic.config import Config
@@ -110,6 +111,7 @@ def _migration_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
+    # lazy: fcntl is POSIX-only
     import fcntl
 
     with open(path.with_name(path.name + ".migrate-lock"), "a") as handle:

@@ -114,6 +114,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout_s: float = 10.0) -> None:
         try:
+            # lazy: psycopg is the optional postgres extra
             import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError as exc:

@@ -1,7 +1,7 @@
 """The monitor's verdict on each promotion: kept, or rolled back. One per promotion, ever.
 
 After a promotion the monitor waits until the new champion has enough labelled live
-rows, then compares it with the version it replaced once (``monitoring/rollback.py``).
+rows, then compares it with the version it replaced once (``monitoring/judge/rollback.py``).
 The verdict is keyed by the promotion's audit row, so a restarted monitor never judges,
 nor rolls back, the same promotion twice; promoting the version again is a new promotion.
 

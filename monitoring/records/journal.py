@@ -1,0 +1,124 @@
+"""The monitor's record of its windows: the drift journal and the cursor per version.
+
+    data_dir/monitoring/<model>.drift.jsonl   one JSON line per checked window (append-only,
+                                              :meth:`WindowResult.to_dict`)
+    table drift_cursors (state database)      per version: last row id checked, windows, streak
+
+The cursor is saved after each window, in the state database beside the input log it
+points into, so a restarted monitor (or a standby on another machine that took over the
+lease) resumes after the last window finished and never re-checks it. A rolled-back
+version resumes where it was left. A ``<model>.state.json`` file written by an older
+release is read for a version the database has no cursor of yet (then the database
+takes over).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from monitoring.drift.results import DriftResult
+from monitoring.errors import MonitoringError
+from trainsmart.state.cursors import DriftCursors
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One checked window and what the monitor did about it."""
+
+    model: str
+    version: str
+    index: int
+    """Window number within the version (0, 1, ...)."""
+    first_id: int
+    last_id: int
+    first_ts: float
+    last_ts: float
+    checked_at: float
+    drift: DriftResult
+    job_id: int | None = None
+    """The retrain job this window triggered, if any."""
+    retrain: str | None = None
+    """When the window met the drift rule: why a job was queued, or why not (cooldown,
+    a job in flight, "waiting for labels", retrain_enabled off)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "window": self.index,
+            "first_id": self.first_id,
+            "last_id": self.last_id,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "ts": self.checked_at,
+            "result": self.drift.to_dict(),
+            "job_id": self.job_id,
+            "retrain": self.retrain,
+        }
+
+
+@dataclass
+class VersionCursor:
+    """How far the monitor got in the logged inputs of one version."""
+
+    after_id: int = 0
+    """Id of the last input-log row in a checked window (0: none yet)."""
+    windows: int = 0
+    """Windows of this version checked so far (the next window's index)."""
+    streak: int = 0
+    """Consecutive drifted windows at the end (the retrain policy's count)."""
+
+
+class DriftJournal:
+    """The drift journal and cursor state of one model."""
+
+    def __init__(self, folder: Path, model: str, cursors: DriftCursors) -> None:
+        self.folder = Path(folder)
+        self.model = model
+        self.cursors = cursors
+        self.journal_path = self.folder / f"{model}.drift.jsonl"
+        self.state_path = self.folder / f"{model}.state.json"
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one window's line to the journal."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self.journal_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+
+    def records(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Journal lines, oldest first (the last ``limit`` when given)."""
+        if not self.journal_path.is_file():
+            return []
+        lines = self.journal_path.read_text(encoding="utf-8").splitlines()
+        chosen = lines if limit is None else lines[-limit:]
+        return [json.loads(line) for line in chosen if line.strip()]
+
+    def cursor(self, version: str) -> VersionCursor:
+        """Where checking ``version`` resumes (a fresh cursor for a version never seen)."""
+        entry = self.cursors.get(self.model, version) or self._old_state().get(version)
+        return VersionCursor(**entry) if entry else VersionCursor()
+
+    def save(self, version: str, cursor: VersionCursor) -> None:
+        """Record ``cursor`` for ``version`` in the state database."""
+        self.cursors.save(self.model, version, **asdict(cursor))
+
+    def _old_state(self) -> dict[str, dict[str, int]]:
+        """The cursors an older release kept in ``<model>.state.json`` (none: {})."""
+        if not self.state_path.is_file():
+            return {}
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise MonitoringError(
+                f"monitor state {self.state_path} is not valid JSON ({exc}); delete it to "
+                "re-check every logged window from the start"
+            ) from exc
+        if not isinstance(data, dict):
+            raise MonitoringError(
+                f"monitor state {self.state_path} is not a JSON object; delete it to "
+                "re-check every logged window from the start"
+            )
+        return data
