@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.admin import add_admin_routes
 from serving.http import (
@@ -106,6 +107,71 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+ROUTES: dict[str, Callable[[Predictor, Any], dict[str, Any]]] = {
+    "/predict": Predictor.predict,
+    "/feedback": Predictor.feedback,
+}
+"""The JSON routes: path -> the predictor's handler (served by :func:`create_api` and,
+past FastAPI's routing, by :func:`create_direct`)."""
+
+
+def error_response(exc: TrainsmartError) -> JSONResponse:
+    """The answer to an error of the tree: its status, ``{"error": ..., "field": ...}``."""
+    return JSONResponse(
+        exc.to_dict(), status_code=int(exc.status_code), headers=exc.headers() or None
+    )
+
+
+def crash_response(exc: Exception) -> JSONResponse:
+    """The answer to anything else: a 500 that names the exception's type, logged in full."""
+    logger.error("unexpected error while answering a request", exc_info=exc)
+    return JSONResponse(
+        {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
+        status_code=500,
+    )
+
+
+async def run_route(
+    predictor: Predictor,
+    name: str,
+    handler: Callable[[Predictor, Any], dict[str, Any]],
+    request: Request,
+) -> dict[str, Any]:
+    """One JSON route: API key, body, the handler (inline or in the thread pool), timed
+    into ``trainsmart_request_duration_seconds`` as ``name``."""
+    settings = predictor.settings
+    with predictor.timed(name):
+        check_api_key(request.headers, settings.api_keys)
+        body = await read_json(request, settings.max_body_bytes)
+        return await answer(
+            settings, request, handler, predictor, body, remote_state=predictor.remote_state
+        )
+
+
+def create_direct(get_predictor: Callable[[], Predictor], fallback: ASGIApp) -> ASGIApp:
+    """An ASGI app that answers :data:`ROUTES` without FastAPI's routing and middleware
+    (the same answers as :func:`create_api`'s routes) and hands every other request to
+    ``fallback``. ``serving/fastpath.py`` puts it in front of BentoML."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        handler = ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
+        if handler is None:
+            await fallback(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = JSONResponse(
+                await run_route(get_predictor(), scope["path"].strip("/"), handler, request)
+            )
+        except TrainsmartError as exc:
+            response = error_response(exc)
+        except Exception as exc:
+            response = crash_response(exc)
+        await response(scope, receive, send)
+
+    return app
+
+
 def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
     """Build the app; ``get_predictor`` returns the live Predictor at request time."""
     app = FastAPI(
@@ -116,9 +182,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
 
     @app.exception_handler(TrainsmartError)
     async def _error(_: Request, exc: TrainsmartError) -> JSONResponse:
-        return JSONResponse(
-            exc.to_dict(), status_code=int(exc.status_code), headers=exc.headers() or None
-        )
+        return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -129,11 +193,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error while answering a request")
-        return JSONResponse(
-            {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
-            status_code=500,
-        )
+        return crash_response(exc)
 
     def add_route(
         path: str,
@@ -145,15 +205,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         name = path.strip("/")
 
         async def endpoint(request: Request) -> JSONResponse:
-            predictor = get_predictor()
-            settings = predictor.settings
-            with predictor.timed(name):
-                check_api_key(request.headers, settings.api_keys)
-                body = await read_json(request, settings.max_body_bytes)
-                answered = await answer(
-                    settings, request, handler, predictor, body, remote_state=predictor.remote_state
-                )
-                return JSONResponse(answered)
+            return JSONResponse(await run_route(get_predictor(), name, handler, request))
 
         app.add_api_route(
             path,

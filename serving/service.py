@@ -16,10 +16,12 @@ import logging
 import bentoml
 from prometheus_client import REGISTRY
 
-from serving.api import create_api
+from serving.api import create_api, create_direct
 from serving.cache import make_cache
+from serving.fastpath import install as install_fast_path
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
+from serving.providers import GpuSetup
 from serving.runtime import ModelHolder, Reloader
 from serving.settings import ServingScope
 from serving.shadow import ShadowMirror
@@ -37,9 +39,8 @@ def _settings() -> ServingScope:
     return load(ServingScope)
 
 
-def _workers() -> int:
-    """BentoML needs the worker count when this module is imported, before ``__init__``."""
-    return _settings().serving.workers
+# BentoML needs the worker count, and the fast path its app, when this module is imported
+_startup = _settings().serving
 
 
 def _predictor() -> Predictor:
@@ -53,7 +54,7 @@ api = create_api(_predictor)
 @bentoml.service(
     name="trainsmart",
     traffic={"timeout": 30},
-    workers=_workers(),
+    workers=_startup.workers,
 )
 @bentoml.asgi_app(api, path="/")
 class Trainsmart:
@@ -74,6 +75,7 @@ class Trainsmart:
             on_candidate=lambda c: metrics.candidate(
                 settings.model_name, c.model.version if c else None, bool(c and c.shadow)
             ),
+            gpu=GpuSetup(settings.paths.gpu, metrics),  # large calls on CUDA, if there
         )
         seed_from_bento(self.registry, settings.model_name)  # no-op outside a Bento
         self.holder.refresh()
@@ -98,3 +100,7 @@ class Trainsmart:
 
     def __is_ready__(self) -> bool:
         return self.holder.ready
+
+
+if _startup.fast_path:
+    install_fast_path(Trainsmart, create_direct(_predictor, api))

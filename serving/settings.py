@@ -20,6 +20,11 @@ class ServingSettings(Section):
     """Port `trainsmart serve` binds."""
     workers: PosInt = 1
     """BentoML worker processes."""
+    fast_path: bool = True
+    """Send the prediction and feedback routes straight to trainsmart's app, past BentoML's
+    per-request middleware (tracing, access log, its request metrics, timeout): about 4x
+    the requests per second on one-row predictions (serving/fastpath.py). ``false``: every
+    route through BentoML's full stack, e.g. to trace predictions."""
     reload_interval_s: Annotated[float, Field(gt=0.0)] = 2.0
     """How often the service checks the production pointer for a new version."""
     cache_backend: Literal["memory", "redis", "none"] = "memory"
@@ -62,6 +67,15 @@ class ServingSettings(Section):
     """ONNX Runtime inter-op threads (parallel branches of a graph); 0 lets it choose."""
     ort_graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     """ONNX Runtime graph optimization level of the serving session."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the model runs (serving/providers.py, docs/gpu.md). 'auto': calls of at least
+    gpu_min_rows rows on CUDA when onnxruntime-gpu sees a GPU, smaller ones (and all of
+    them without a GPU) on the CPU; 'cpu': always the CPU; 'cuda': every call on CUDA, and
+    a version is refused (the service is not ready, the log says why) when CUDA cannot run."""
+    gpu_min_rows: PosInt | None = None
+    """Rows from which a call runs on CUDA (device 'auto'). None: the threshold `trainsmart
+    gpu calibrate` measured for the version on this machine, else 256. Requests above
+    max_rows_per_request (and batches above max_batch_rows) never reach it."""
     batching: bool = False
     """Adaptive batching: the cache misses of concurrent requests share one ONNX Runtime
     call (up to max_batch_rows), taken as soon as the model is free. Pays off for models
