@@ -13,7 +13,7 @@ that answered refreshes at once; the other workers and replicas follow within
 ``serving.reload_interval_s`` (their ``Reloader``), as they follow promotions. Every
 answer is the status of the worker that answered (``pid`` says which).
 
-A candidate is loaded and verified (``load_model``) before the pointer moves, so a
+A candidate is loaded and verified (``ModelHolder.open``) before the pointer moves, so a
 bundle ONNX Runtime refuses is a 409 naming the reason and no worker tries it.
 Requests need ``Authorization: Bearer <serving.admin_token>`` (401 otherwise); while
 no admin token is set every admin route answers 403 (``trainsmart.auth``).
@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.http import ErrorResponse, body_schema, parse_model, read_json
 from serving.predictor import Predictor
-from serving.runtime import load_model
 from trainsmart.auth import admin_guard
 from trainsmart.names import check_name
 
@@ -132,7 +131,7 @@ def _set_candidate(predictor: Predictor, body: Any) -> dict[str, Any]:
     version = check_name(request.version, "version")
     holder = predictor.holder
     # verify and open it before the pointer moves: a bundle that cannot serve is refused here
-    model = load_model(predictor.registry, holder.name, version, predictor.settings)
+    model = holder.open(version)
     predictor.registry.set_candidate(
         holder.name, version, shadow=request.shadow, actor=ACTOR, reason=request.reason
     )

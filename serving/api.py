@@ -37,6 +37,7 @@ from serving.http import (
     document_api_keys,
     read_json,
 )
+from serving.logwrites import collecting
 from serving.predictor import Predictor
 from serving.v2 import add_v2_routes
 from trainsmart.auth import check_api_key
@@ -137,15 +138,17 @@ async def run_route(
     handler: Callable[[Predictor, Any], dict[str, Any]],
     request: Request,
 ) -> dict[str, Any]:
-    """One JSON route: API key, body, the handler (inline or in the thread pool), timed
-    into ``trainsmart_request_duration_seconds`` as ``name``."""
+    """One JSON route: API key, body, the handler (inline or in the thread pool) with its
+    input-log writes grouped (``serving/logwrites.py``), timed into
+    ``trainsmart_request_duration_seconds`` as ``name``."""
     settings = predictor.settings
     with predictor.timed(name):
         check_api_key(request.headers, settings.api_keys)
         body = await read_json(request, settings.max_body_bytes)
-        return await answer(
-            settings, request, handler, predictor, body, remote_state=predictor.remote_state
-        )
+        async with collecting():  # answered once its rows are committed (group commit)
+            return await answer(
+                settings, request, handler, predictor, body, remote_state=predictor.remote_state
+            )
 
 
 def create_direct(get_predictor: Callable[[], Predictor], fallback: ASGIApp) -> ASGIApp:

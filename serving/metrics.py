@@ -102,6 +102,14 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.inference_rows = Counter(
+            "trainsmart_inference_rows_total",
+            "Rows run through ONNX Runtime, by the device that ran them (cpu or cuda, chosen "
+            "by the call's row count: serving.device, serving.gpu_min_rows). Counted only by "
+            "workers holding a CUDA session; without one every row runs on the CPU.",
+            ["model", "device"],
+            registry=registry,
+        )
         self._served: dict[str, set[str]] = {}
         self._candidates: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()

@@ -23,6 +23,7 @@ import numpy as np
 
 from serving.batching import Batcher
 from serving.cache import PredictionCache, row_key
+from serving.logwrites import LogWriter
 from serving.metrics import ServingMetrics
 from serving.runtime import LoadedModel, ModelHolder
 from serving.settings import ServingSettings
@@ -75,6 +76,7 @@ class Predictor:
         self.holder = holder
         self.cache = cache
         self.input_log = input_log
+        self.log_writer = LogWriter(input_log)  # grouped commits on the event loop
         self.metrics = metrics
         self.settings = settings
         self.registry = registry
@@ -206,7 +208,7 @@ class Predictor:
         request_id = uuid.uuid4().hex
         names = model.contract.feature_names
         logged = [{n: row[n] for n in names} for row in rows]
-        self.input_log.append(request_id, model.name, model.version, logged, predictions, hits)
+        self.log_writer.append(request_id, model.name, model.version, logged, predictions, hits)
         self._mirror(request_id, model, logged)
         for hit in (True, False):
             count = sum(1 for h in hits if h is hit)

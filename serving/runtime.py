@@ -9,6 +9,7 @@ same verification, and a refused candidate never touches production.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from serving.cuda import CudaRoute, open_route
+from serving.providers import CPU, GpuSetup, session_options
 from serving.settings import ServingSettings
 from trainsmart.errors import NotReady, RegistryError, TrainsmartError
 from trainsmart.registry import InputContract, Registry
@@ -25,37 +28,21 @@ from trainsmart.registry import InputContract, Registry
 logger = logging.getLogger(__name__)
 
 
-OPTIMIZATION = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
-"""``serving.ort_graph_optimization`` -> ONNX Runtime's level."""
-
-
-def choose_providers() -> list[str]:
-    """CUDA when onnxruntime-gpu sees a GPU, else CPU (said once in the log)."""
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" in available:
-        logger.info("ONNX Runtime: serving on CUDAExecutionProvider")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    logger.info("ONNX Runtime: no CUDA provider available, serving on CPU")
-    return ["CPUExecutionProvider"]
-
-
 @dataclass(frozen=True)
 class LoadedModel:
-    """One version ready to answer: its session and its contract."""
+    """One version ready to answer: its CPU session, its contract and, where CUDA serves
+    large calls, its CUDA route (serving/cuda.py)."""
 
     name: str
     version: str
     contract: InputContract
     session: ort.InferenceSession
     loaded_at: float
+    cuda: CudaRoute | None = None
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        (probs,) = self.session.run([self.contract.output_name], {self.contract.input_name: matrix})
+        session = self.session if self.cuda is None else self.cuda.pick(self.session, len(matrix))
+        (probs,) = session.run([self.contract.output_name], {self.contract.input_name: matrix})
         return np.asarray(probs)
 
 
@@ -69,22 +56,21 @@ class LoadedCandidate:
 
 
 def load_model(
-    registry: Registry, name: str, version: str, settings: ServingSettings
+    registry: Registry,
+    name: str,
+    version: str,
+    settings: ServingSettings,
+    gpu: GpuSetup | None = None,
 ) -> LoadedModel:
-    """Verify a bundle's checksums and contract, then open it in ONNX Runtime."""
+    """Verify a bundle's checksums and contract, then open it in ONNX Runtime: on the CPU,
+    and on CUDA beside it as ``serving.device`` and this machine allow (``gpu``)."""
+    gpu = gpu or GpuSetup()
     bundle = registry.get(name, version)
     bundle.verify()
     contract = bundle.contract()
-    options = ort.SessionOptions()
-    if settings.ort_intra_op_threads:
-        options.intra_op_num_threads = settings.ort_intra_op_threads
-    if settings.ort_inter_op_threads:
-        options.inter_op_num_threads = settings.ort_inter_op_threads
-    options.graph_optimization_level = OPTIMIZATION[settings.ort_graph_optimization]
+    options = session_options(settings)
     try:
-        session = ort.InferenceSession(
-            str(bundle.model_path), sess_options=options, providers=choose_providers()
-        )
+        session = gpu.open_session(str(bundle.model_path), options, [CPU])
     except Exception as exc:  # onnxruntime raises its own non-exported exception types
         raise RegistryError(
             f"{name}:{version}: ONNX Runtime cannot load model.onnx ({exc})"
@@ -117,7 +103,8 @@ def load_model(
             f"{name}:{version}: the model returns shape {list(shape)} for 2 rows; expected "
             f"[2, {width}] ({expected})"
         )
-    return model
+    cuda = open_route(bundle, session, len(contract.features), settings, options, gpu)
+    return model if cuda is None else dataclasses.replace(model, cuda=cuda)
 
 
 class ModelHolder:
@@ -138,10 +125,13 @@ class ModelHolder:
         settings: ServingSettings,
         on_swap: Callable[[LoadedModel], None] | None = None,
         on_candidate: Callable[[LoadedCandidate | None], None] | None = None,
+        gpu: GpuSetup | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
         self.settings = settings
+        self.gpu = gpu or GpuSetup()
+        """How versions are opened on CUDA (measurements, row counters); default: none read."""
         self.on_swap = on_swap
         """Called after each production swap (metrics), from the thread that swapped."""
         self.on_candidate = on_candidate
@@ -247,11 +237,15 @@ class ModelHolder:
         if refused_at is not None and time.time() - refused_at < 60.0:
             return None
         try:
-            return load_model(self.registry, self.name, version, self.settings)
+            return self.open(version)
         except TrainsmartError as exc:
             self._refused[version] = time.time()
             logger.error("refused %s:%s, %s: %s", self.name, version, consequence, exc)
             return None
+
+    def open(self, version: str) -> LoadedModel:
+        """Load and verify ``version`` as this holder loads versions (raises if refused)."""
+        return load_model(self.registry, self.name, version, self.settings, self.gpu)
 
     def _set_candidate(self, candidate: LoadedCandidate | None) -> None:
         if candidate is None and self._candidate is None:

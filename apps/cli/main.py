@@ -24,6 +24,7 @@ import yaml
 from apps.cli.context import AppContext, TrainsmartGroup
 from apps.cli.crossval import run_cross_validation
 from apps.cli.demo import demo
+from apps.cli.gpu import gpu
 from apps.cli.models import jobs, models
 from apps.cli.retrain import run_retrain_command
 from apps.cli.transfer import export, import_, remote
@@ -242,7 +243,7 @@ def show_settings(app: AppContext, schema: bool) -> None:
 
 for _command in (export, import_, remote):
     models.add_command(_command)
-for _command in (models, jobs, demo, tune):
+for _command in (models, jobs, demo, tune, gpu):
     cli.add_command(_command)
 
 if __name__ == "__main__":

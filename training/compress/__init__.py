@@ -13,6 +13,9 @@ Modules:
   interleaved latency, agreement with fp32, test metrics of every variant;
 * :mod:`~training.compress.select`: the variant table and the choice (speed or size);
 * :mod:`~training.compress.table`: the variant table as Markdown (report, benchmarks);
+* :mod:`~training.compress.gpu`: GPU precisions (exact fp32, TF32, fp16) measured on CUDA
+  against CPU fp32 and chosen the same way, with the batch size from which CUDA serves
+  (``trainsmart gpu calibrate``);
 * :mod:`~training.compress.build`: all of it for one trained model
   (:func:`~training.compress.build.compress`), called by :mod:`training.staging`.
 

@@ -65,6 +65,12 @@ class Paths:
         """The monitor's drift journal and kept Evidently reports."""
         return self.root / "monitoring"
 
+    @property
+    def gpu(self) -> Path:
+        """This machine's GPU measurements, one per version (``trainsmart gpu calibrate``;
+        serving/gpu_profile.py): they belong to the GPU, not to the shared model store."""
+        return self.root / "gpu"
+
 
 class CoreSettings(Section):
     """The top-level keys of ``trainsmart.yaml``: state, model store, model name."""

@@ -28,6 +28,18 @@ class LoggedRow:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class Entry:
+    """The rows of one request, as :meth:`InputLog.append` takes them."""
+
+    request_id: str
+    model: str
+    version: str
+    rows: Sequence[dict[str, Any]]
+    predictions: Sequence[dict[str, Any]]
+    cache_hits: Sequence[bool]
+
+
 def _row(record: Any) -> LoggedRow:
     keys = record.keys()
     return LoggedRow(
@@ -71,16 +83,30 @@ class InputLog:
 
         ``ts`` (default: now, read once the transaction has its connection, so that it is
         within milliseconds of the row's id) orders rows in time for the monitor."""
+        self.append_many([Entry(request_id, model, version, rows, predictions, cache_hits)], ts)
+
+    def append_many(self, entries: Sequence[Entry], ts: float | None = None) -> None:
+        """Write every row of several requests in one transaction (all or nothing): a
+        group commit (``serving/logwrites.py``)."""
         encoded = [
-            (json.dumps(row), json.dumps(pred), int(hit))
-            for row, pred, hit in zip(rows, predictions, cache_hits, strict=True)
+            (
+                entry,
+                [
+                    (json.dumps(row), json.dumps(pred), int(hit))
+                    for row, pred, hit in zip(
+                        entry.rows, entry.predictions, entry.cache_hits, strict=True
+                    )
+                ],
+            )
+            for entry in entries
         ]
         try:
             with self.db.transaction() as conn:
                 now = time.time() if ts is None else ts
                 records = [
-                    (request_id, i, now, model, version, *values)
-                    for i, values in enumerate(encoded)
+                    (entry.request_id, i, now, entry.model, entry.version, *values)
+                    for entry, rows in encoded
+                    for i, values in enumerate(rows)
                 ]
                 conn.executemany(
                     "INSERT INTO inputs (request_id, row_index, ts, model, version, features,"
