@@ -6,12 +6,10 @@ Speed: one check of a 10,000-row window with 20 numeric features against a
 run naively (:meth:`DriftDetector.report`), and the bare statistic in scipy (the
 floor). Then how the hot path grows with window rows and feature count.
 
-Validity: streams of windows drawn from real data (no synthetic drift): 10 windows
-from the same population as the reference, then 5 from a real subpopulation
-(the onset). False alarms = drifted flags on same-population windows; detection =
-a flag within 2 windows of the onset. ``drift_share`` is chosen on the tuning
-scenarios (statsmodels' Fair data) and then reported on held-out scenarios
-(statsmodels' RAND Health Insurance Experiment data) that played no part in it.
+Validity (streams of real windows, ``drift_share`` tuned and held out): bench/drift_validity.py,
+re-exported here. Then `/predict` while drift checks run at the monitor's CPU priority
+and at the service's. Every conclusion under a table is written from that table's
+figures in the same run (here :func:`contention_conclusion`): none is fixed text.
 
 Example::
 
@@ -24,26 +22,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.stats import wasserstein_distance
 
-from bench.load import run_load
+from bench.drift_validity import Scenario, scenarios, stream_rates, validity_section
+from bench.drift_validity import contract_of as _contract
+from bench.load import LoadResult, run_load
 from monitoring.drift.detector import DriftDetector
 from monitoring.drift.options import DriftOptions
 from monitoring.settings import MonitoringSettings
-from trainsmart.registry.contract import FeatureSpec, InputContract
 
-
-def _contract(columns: list[str], categorical: tuple[str, ...] = ()) -> InputContract:
-    features = [
-        FeatureSpec(name=c, kind="categorical" if c in categorical else "numeric") for c in columns
-    ]
-    return InputContract(features=features, classes=["0", "1"])
+__all__ = [
+    "Scenario",
+    "contention_conclusion",
+    "scenarios",
+    "serving_during_checks",
+    "speed_section",
+    "stream_rates",
+    "validity_section",
+]
 
 
 def _timed(run: Callable[[], object], repeats: int) -> float:
@@ -110,109 +110,6 @@ def speed_section(repeats: int = 5) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    frame: pd.DataFrame
-    shifted: pd.Series
-    """Rows of the real subpopulation the stream shifts to."""
-    categorical: tuple[str, ...] = ()
-
-
-def scenarios() -> tuple[list[Scenario], list[Scenario]]:
-    """(tuning scenarios on the Fair data, held-out scenarios on the RAND HIE data)."""
-
-    fair = sm.datasets.fair.load_pandas().data.drop(columns=["affairs"])
-    hie = sm.datasets.randhie.load_pandas().data
-    cats = ("occupation", "occupation_husb")
-    tuning = [
-        Scenario("fair: married 16.5+ years", fair, fair.yrs_married >= 16.5, cats),
-        Scenario("fair: 16+ years of education", fair, fair.educ >= 16, cats),
-    ]
-    held_out = [
-        Scenario("hie: a chronic disease count of 16+", hie, hie.disea >= 16),
-        Scenario("hie: physical limitation", hie, hie.physlm > 0),
-        Scenario("hie: income in the top third", hie, hie.lpi >= hie.lpi.quantile(2 / 3)),
-    ]
-    return tuning, held_out
-
-
-def stream_rates(
-    scenario: Scenario, drift_share: float, seeds: int = 20, window: int = 300
-) -> tuple[float, float, float]:
-    """(false-alarm rate, share of streams flagged within 2 windows of the onset, mean
-    delay in windows of the first flag after the onset)."""
-    contract = _contract(list(scenario.frame.columns), scenario.categorical)
-    alarms = checks = caught = 0
-    delays: list[int] = []
-    for seed in range(seeds):
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(scenario.frame))
-        reference = scenario.frame.iloc[order[:1_000]]
-        rest = scenario.frame.iloc[order[1_000:]]
-        shifted = rest[scenario.shifted.loc[rest.index]]
-        detector = DriftDetector(reference, contract, DriftOptions(drift_share))
-        for k in range(10):
-            alarms += detector.run(rest.iloc[k * window : (k + 1) * window]).dataset_drift
-            checks += 1
-        flags = [
-            detector.run(
-                shifted.sample(window, replace=len(shifted) < window, random_state=seed + k)
-            ).dataset_drift
-            for k in range(5)
-        ]
-        first = flags.index(True) if True in flags else None
-        caught += first is not None and first <= 1
-        delays.append(5 if first is None else first)
-    return alarms / checks, caught / seeds, float(np.mean(delays))
-
-
-def validity_section(seeds: int = 20) -> list[str]:
-    tuning, held_out = scenarios()
-    candidates = (0.3, 0.5)
-    lines = [
-        "## Drift validity on real data (windows of 300 rows, reference 1,000 rows)",
-        "",
-        f"{seeds} streams per scenario: 10 same-population windows, then 5 from the "
-        "subpopulation (the onset). Targets: false alarms at most 5%; flagged within 2 "
-        "windows of the onset.",
-        "",
-        "| set | scenario | drift_share | false alarms | flagged within 2 windows | mean delay |",
-        "|---|---|---|---|---|---|",
-    ]
-    scores: dict[float, tuple[float, float, float]] = {}
-    for share in candidates:
-        worst_far, worst_caught, delays = 0.0, 1.0, []
-        for scenario in tuning:
-            far, caught, delay = stream_rates(scenario, share, seeds)
-            worst_far, worst_caught = max(worst_far, far), min(worst_caught, caught)
-            delays.append(delay)
-            lines.append(
-                f"| tuning | {scenario.name} | {share} | {far:.1%} | {caught:.0%} | {delay:.2f} |"
-            )
-        scores[share] = (worst_far, worst_caught, float(np.mean(delays)))
-    ok = [s for s in candidates if scores[s][0] <= 0.05]
-    # most streams caught, then the shortest delay, then the fewest false alarms
-    chosen = (
-        max(ok, key=lambda s: (scores[s][1], -scores[s][2], -scores[s][0]))
-        if ok
-        else max(candidates)
-    )
-    for scenario in held_out:
-        far, caught, delay = stream_rates(scenario, chosen, seeds)
-        lines.append(
-            f"| held out | {scenario.name} | {chosen} | {far:.1%} | {caught:.0%} | {delay:.2f} |"
-        )
-    lines += [
-        "",
-        f"drift_share chosen on the tuning set: **{chosen}** (among values with at most 5% "
-        "false alarms: the most streams caught, then the shortest delay, then the fewest "
-        "false alarms); the held-out rows were measured with it only after. The shipped "
-        "default stays 0.5, which had no false alarm at all on the tuning set.",
-    ]
-    return lines
-
-
 CHECK_LOOP = """
 import sys, time
 sys.path.insert(0, {root!r})
@@ -233,6 +130,29 @@ print(checks)
 """
 
 
+def contention_conclusion(
+    alone: LoadResult, niced: LoadResult, plain: LoadResult, niceness: int
+) -> str:
+    """What the three rows say about the monitor's lower priority, from their figures."""
+    figures = (
+        f"With the checks at nice {niceness}, `/predict` ran at {niced.rps:.0f} req/s, p99 "
+        f"{niced.p99_ms:.1f} ms; at nice 0, {plain.rps:.0f} req/s, p99 {plain.p99_ms:.1f} ms "
+        f"(alone: {alone.rps:.0f} req/s, p99 {alone.p99_ms:.1f} ms)."
+    )
+    faster, steadier = niced.rps >= plain.rps, niced.p99_ms <= plain.p99_ms
+    if faster and steadier:
+        verdict = "The lower priority kept part of the contention off the service in this run."
+    elif not faster and not steadier:
+        verdict = (
+            "In this run the lower priority did not keep contention off the service (both "
+            "figures were no better than at nice 0)."
+        )
+    else:
+        better, worse = ("throughput", "p99") if faster else ("p99", "throughput")
+        verdict = f"Mixed in this run: a better {better} at the lower priority, a worse {worse}."
+    return f"{figures} {verdict}"
+
+
 def serving_during_checks(
     url: str, bodies: list[object], root: str, total: int = 2000, concurrency: int = 4
 ) -> list[str]:
@@ -243,6 +163,7 @@ def serving_during_checks(
     seconds = max(5.0, alone.seconds * 3)
     rows = [f"| alone | - | {alone.rps:.0f} | {alone.p50_ms:.1f} | {alone.p99_ms:.1f} |"]
     default = MonitoringSettings().niceness
+    during: dict[int, LoadResult] = {}
     for niceness, label in ((default, "default, monitoring.niceness"), (0, "niceness 0")):
         checker = subprocess.Popen(
             [
@@ -254,11 +175,11 @@ def serving_during_checks(
             text=True,
         )
         time.sleep(2.0)  # imports done, checks running
-        during = run_load(url, bodies, concurrency=concurrency, total=total)
+        during[niceness] = result = run_load(url, bodies, concurrency=concurrency, total=total)
         out, _ = checker.communicate(timeout=seconds + 60)
         rows.append(
-            f"| during drift checks ({label}) | {out.strip()} | {during.rps:.0f} "
-            f"| {during.p50_ms:.1f} | {during.p99_ms:.1f} |"
+            f"| during drift checks ({label}) | {out.strip()} | {result.rps:.0f} "
+            f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} |"
         )
     return [
         "## `/predict` while the monitor checks drift",
@@ -267,10 +188,11 @@ def serving_during_checks(
         "separate process ran drift checks of a 10,000 x 20 window back to back, at the "
         f"monitor's CPU priority (nice {default}, the default of `monitoring.niceness`) and "
         "at the service's (nice 0). They share nothing but the SQLite file; on this 2-core "
-        "machine the checks, the service and the load generator share the cores, so what "
-        "changes is CPU contention, which the monitor's lower priority keeps off the service.",
+        "machine the checks, the service and the load generator share the cores.",
         "",
         "| phase | checks run | req/s | p50 ms | p99 ms |",
         "|---|---|---|---|---|",
         *rows,
+        "",
+        contention_conclusion(alone, during[default], during[0], default),
     ]

@@ -1,209 +1,164 @@
-"""HTTP figures of `make bench`: `/predict` against the bare BentoML echo floor.
+"""Section 2 of `make bench`: `/predict` against a hand-written server and the framework
+floors, measured with wrk in alternating rounds (:mod:`bench.measure`).
 
-Every service is started the same way (``bentoml serve`` through
-:func:`apps.launch.start_service`) with the same settings file, then driven
-by the same closed-loop generator (:mod:`bench.load`). The floor and the endpoint
-run side by side: both services are up at once and each measurement is split into
-rounds that alternate between them, so a slow spell of the machine hits both.
+Rows: the hand-written server (:mod:`bench.handwritten`), the FastAPI echo under plain
+uvicorn, BentoML's mounted echo (as trainsmart mounts its app), the same with BentoML's
+access log and metrics off, BentoML's native ``@bentoml.api`` echo, `/predict` cache
+misses and hits at 1 worker, the mounted echo and `/predict` misses with workers = cores,
+and a block of rows sent as columns to the hand-written server and to `/predict`.
+The conclusions under the table are computed from its figures (:mod:`bench.goals`).
 
-* the concurrency sweep (1, 16, 64): echo, `/predict` cache misses (every request a
-  row never sent before, see :class:`Rows`), `/predict` cache hits (the same row);
-* worker scaling: `/predict` misses at one concurrency with 1 and 2 workers;
-* variants (batching, the Redis cache): `/predict` with other settings, with the
-  floor measured again beside them.
+Run this section alone (trains the default model unless ``--config`` names the settings
+file of a trained and promoted one); it prints the table and writes it to ``--out``::
 
-Example::
-
-    rows = serving_sweep(config, Rows(records), {"instances": [records[0]]}, total=3000)
-    rows[0].label, rows[0].result.rps, rows[0].floor.rps
+    .venv/bin/python -m bench.http --out /tmp/http.md --rounds 1 --seconds 3
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+import argparse
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apps.launch import child_env, free_port, start_service, wait_http
-from bench.load import LoadResult, run_load
-
-CONCURRENCY = (1, 16, 64)
-ROUNDS = 3
-ECHO = "echo (floor)"
-
-
-@dataclass(frozen=True)
-class HttpRow:
-    """One measured endpoint at one concurrency, with the echo floor measured beside it."""
-
-    label: str
-    concurrency: int
-    workers: int
-    result: LoadResult
-    floor: LoadResult
-
-
-class Rows:
-    """Request bodies of one row each that never repeat, so "cache misses" miss: the
-    source rows in turn, then again with the first feature nudged by 1e-3 per lap
-    (a different cache key, float32 included)."""
-
-    def __init__(self, records: list[dict[str, float]]) -> None:
-        self.records = records
-        self.first = next(iter(records[0]))
-        self.sent = 0
-
-    def take(self, n: int) -> list[Any]:
-        bodies = []
-        for i in range(self.sent, self.sent + n):
-            lap, row = divmod(i, len(self.records))
-            record = dict(self.records[row])
-            record[self.first] += lap * 1e-3
-            bodies.append({"instances": [record]})
-        self.sent += n
-        return bodies
+from apps.settings import load_settings
+from bench.goals import (
+    BENTO_ECHO,
+    BENTO_NATIVE,
+    BENTO_QUIET,
+    HITS,
+    MISSES,
+    UVICORN_ECHO,
+    columnar_labels,
+    conclusions,
+)
+from bench.measure import HANDWRITTEN, HttpRow, Load, Plan, Target, http_table, measure
+from bench.models import train_model
+from bench.servers import bento, handwritten, trainsmart, uvicorn_echo
+from bench.wrk import Body, Counters, Fixed, Fresh
+from trainsmart.registry import InputContract, Registry
+from trainsmart.state import open_database
 
 
 @dataclass(frozen=True)
-class Target:
-    """A service to start and the loads to drive at it: label -> bodies (None: fresh
-    rows from :class:`Rows` for every request)."""
+class Inputs:
+    """What the loads send and the hand-written server runs: the served model, its contract
+    and rows of raw feature values."""
 
-    service: str
-    path: str
-    loads: dict[str, list[Any] | None]
-    env: dict[str, str]
-
-
-ECHO_SERVICE = "bench.echo_service:Echo"
-PREDICT_SERVICE = "serving.service:Trainsmart"
+    config: Path
+    model: Path
+    contract: InputContract
+    records: list[dict[str, Any]]
 
 
-@contextmanager
-def _started(config: Path, targets: list[Target], workers: int) -> Iterator[list[str]]:
-    """Start every target's service; yield their base URLs; stop them all."""
-
-    with ExitStack() as stack:
-        urls = []
-        for n, target in enumerate(targets):
-            env = {
-                **child_env(config),
-                "TRAINSMART_SERVING__WORKERS": str(workers),
-                **target.env,
-            }
-            name = target.service.split(":")[-1].lower()
-            log = config.parent / f"{name}-{workers}w-{n}-{len(target.env)}.log"
-            child = start_service(env, free_port(), log, target.service)
-            stack.callback(child.stop)
-            wait_http(child, "/readyz")
-            urls.append(child.url)
-        yield urls
+def inputs(config: Path) -> Inputs:
+    """The production model of the settings file ``config`` and its drift reference rows."""
+    settings = load_settings(config)
+    registry = Registry(settings.paths.model_store, open_database(settings))
+    version = registry.production(settings.model_name)
+    if version is None:
+        raise RuntimeError(f"no production version of {settings.model_name} in {config}")
+    bundle = registry.get(settings.model_name, version)
+    frame = bundle.reference().dropna().astype(float)
+    records: list[dict[str, Any]] = frame.to_dict(orient="records")
+    return Inputs(config, bundle.model_path, bundle.contract(), records)
 
 
-def measure(
-    config: Path,
-    targets: list[Target],
-    rows: Rows,
-    concurrencies: tuple[int, ...],
-    total: int,
-    workers: int = 1,
-) -> dict[tuple[str, int], LoadResult]:
-    """Each target's loads at each concurrency, ``total`` requests each, in ``ROUNDS``
-    rounds that alternate between the targets."""
-    results: dict[tuple[str, int], list[LoadResult]] = {}
-    with _started(config, targets, workers) as urls:
-        for concurrency in concurrencies:
-            for _ in range(ROUNDS):
-                for target, url in zip(targets, urls, strict=True):
-                    for label, bodies in target.loads.items():
-                        part = run_load(
-                            url + target.path,
-                            bodies if bodies is not None else rows.take(total // ROUNDS),
-                            concurrency=concurrency,
-                            total=total // ROUNDS,
-                        )
-                        results.setdefault((label, concurrency), []).append(part)
-    return {key: LoadResult.merge(parts) for key, parts in results.items()}
+def serving_targets(given: Inputs, workers: int) -> list[Target]:
+    """Section 2's servers: the hand-written one, the floors, /predict with 1 and
+    ``workers`` workers; single rows (fresh, or one fixed row for hits) and a block of
+    rows sent as columns."""
+    row = given.records[0]
+    block = given.records[:1000]
+    hw_columns, col_misses, col_hits = columnar_labels(len(block))
+    columns = {k: [r[k] for r in block] for k in row}
 
+    def one(label: str, path: str, body: Body) -> Load:
+        return Load(label, path, body)
 
-def _rows(
-    measured: dict[tuple[str, int], LoadResult], workers: int, order: list[str]
-) -> list[HttpRow]:
-    """Table rows: the echo floor first at each concurrency, every other load against it."""
-    rows = [
-        HttpRow(label, c, workers, result, measured[(ECHO, c)])
-        for (label, c), result in measured.items()
+    def many(label: str, path: str, body: Body) -> Load:
+        return Load(label, path, body, rows=len(block), versus=hw_columns)
+
+    fresh = Fresh(row)
+    return [
+        Target(
+            handwritten(given.model, given.contract),
+            [one(HANDWRITTEN, "/predict", fresh), many(hw_columns, "/predict", Fresh(block))],
+        ),
+        Target(uvicorn_echo(), [one(UVICORN_ECHO, "/echo", fresh)]),
+        Target(bento("Echo"), [one(BENTO_ECHO, "/echo", fresh)]),
+        Target(bento("EchoQuiet"), [one(BENTO_QUIET, "/echo", fresh)]),
+        Target(bento("EchoNative"), [one(BENTO_NATIVE, "/echo", fresh)]),
+        Target(
+            trainsmart(given.config),
+            [
+                one(MISSES, "/predict", fresh),
+                one(HITS, "/predict", Fixed({"instances": [row]})),
+                many(col_misses, "/predict", Fresh(block)),
+                many(col_hits, "/predict", Fixed({"columns": columns})),
+            ],
+        ),
+        Target(bento("Echo", workers), [one(BENTO_ECHO, "/echo", fresh)]),
+        Target(trainsmart(given.config, workers), [one(MISSES, "/predict", fresh)]),
     ]
-    rows.sort(key=lambda r: (r.concurrency, order.index(r.label)))
-    return rows
 
 
-def serving_sweep(config: Path, rows: Rows, hit_body: Any, *, total: int) -> list[HttpRow]:
-    """Echo vs `/predict` (misses, hits) at each concurrency with 1 worker, then echo vs
-    `/predict` misses at concurrency 16 with 2 workers."""
-    echo = Target(ECHO_SERVICE, "/echo", {ECHO: None}, {})
-    miss, hit = "/predict, cache misses", "/predict, cache hits"
-    predict = Target(PREDICT_SERVICE, "/predict", {miss: None, hit: [hit_body]}, {})
-    one = measure(config, [echo, predict], rows, CONCURRENCY, total)
-    scaled = Target(PREDICT_SERVICE, "/predict", {miss: None}, {})
-    two = measure(config, [echo, scaled], rows, (16,), total, workers=2)
-    return _rows(one, 1, [ECHO, miss, hit]) + _rows(two, 2, [ECHO, miss])
-
-
-def variant_rows(
-    config: Path,
-    rows: Rows,
-    hit_body: Any,
-    *,
-    name: str,
-    env: dict[str, str],
-    concurrencies: tuple[int, ...],
-    total: int,
-) -> list[HttpRow]:
-    """`/predict` misses and hits with settings ``env`` (e.g. the Redis cache, batching),
-    beside the 1-worker echo floor measured again in the same rounds."""
-    miss, hit = f"/predict, {name}, cache misses", f"/predict, {name}, cache hits"
-    targets = [
-        Target(ECHO_SERVICE, "/echo", {ECHO: None}, {}),
-        Target(PREDICT_SERVICE, "/predict", {miss: None, hit: [hit_body]}, env),
+def notes(plan: Plan) -> list[str]:
+    return [
+        f"wrk, {plan.threads} thread, one JSON body per request; every server started once "
+        f"and warmed up for {plan.warmup_s:g} s, then measured in {plan.rounds} rounds of "
+        f"{plan.seconds:g} s per row that alternate between the servers. A cache-miss row "
+        "carries a row never sent before in the run, warm-up included (two features varied "
+        "per request); a cache-hit row sends one fixed body. /predict runs with "
+        "validation, ONNX Runtime, the cache, the SQLite input log and metrics on. The "
+        'columnar rows send the same block of rows as `{"columns": ...}` to the '
+        "hand-written server and to /predict. wrk, the servers and the idle servers share "
+        "this machine's cores. `failed`: 4xx/5xx answers plus socket errors and timeouts. "
+        "`other CPU`: the share of the machine's CPU that processes outside the bench took "
+        "while the row ran; a row beside a busy neighbour is not comparable.",
     ]
-    measured = measure(config, targets, rows, concurrencies, total)
-    return _rows(measured, 1, [ECHO, miss, hit])
 
 
-def sweep_table(rows: list[HttpRow]) -> list[str]:
-    """Markdown rows: endpoint, concurrency, workers, counts, req/s, p50, p99, vs floor."""
+def serving_section(
+    given: Inputs, plan: Plan, logs: Path, counters: Counters, workers: int | None = None
+) -> tuple[list[HttpRow], list[str]]:
+    """Section 2: the table and its conclusions."""
+    workers = workers or max(2, os.cpu_count() or 2)
+    rows = measure(serving_targets(given, workers), plan, logs, counters)
     lines = [
-        "| endpoint | concurrency | workers | requests | failed | req/s | p50 ms | p99 ms "
-        "| req/s vs floor |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "## 2. HTTP: `/predict` against a hand-written server and the framework floors",
+        "",
+        *notes(plan),
+        "",
+        *http_table(rows),
+        "",
+        *conclusions(rows, workers),
     ]
-    for row in rows:
-        r = row.result
-        lines.append(
-            f"| {row.label} | {row.concurrency} | {row.workers} | {r.requests} | {r.failures} "
-            f"| {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.rps / row.floor.rps:.2f}x |"
-        )
-    return lines
+    return rows, lines
 
 
-def scaling_line(rows: list[HttpRow], concurrency: int = 16) -> str:
-    """How `/predict` misses and the floor scale from 1 to 2 workers, in one sentence."""
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings file of a promoted model")
+    parser.add_argument("--out", type=Path, help="write the section (markdown) here too")
+    parser.add_argument("--rounds", type=int, default=Plan.rounds)
+    parser.add_argument("--seconds", type=float, default=Plan.seconds)
+    parser.add_argument("--warmup", type=float, default=Plan.warmup_s)
+    parser.add_argument("--workers", type=int, help="the scaled rows' workers (default: cores)")
+    args = parser.parse_args()
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-http-"))
+    config = args.config or train_model(workdir, "fair")[0]
+    plan = Plan(args.rounds, args.seconds, args.warmup)
+    _, lines = serving_section(inputs(config), plan, workdir / "logs", Counters(), args.workers)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+        print(f"written to {args.out}; server logs in {workdir / 'logs'}")
 
-    def rps(label: str, workers: int) -> float:
-        return next(
-            r.result.rps
-            for r in rows
-            if r.label == label and r.workers == workers and r.concurrency == concurrency
-        )
 
-    miss = "/predict, cache misses"
-    return (
-        f"From 1 to 2 workers at concurrency {concurrency}: `/predict` (misses) "
-        f"{rps(miss, 1):.0f} -> {rps(miss, 2):.0f} req/s "
-        f"({rps(miss, 2) / rps(miss, 1):.2f}x); echo floor {rps(ECHO, 1):.0f} -> "
-        f"{rps(ECHO, 2):.0f} req/s "
-        f"({rps(ECHO, 2) / rps(ECHO, 1):.2f}x)."
-    )
+if __name__ == "__main__":
+    main()

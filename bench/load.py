@@ -1,4 +1,9 @@
-"""A bounded closed-loop HTTP load generator (loopback only)."""
+"""A bounded closed-loop HTTP load generator in Python (loopback only).
+
+Only the drift section's "/predict while the monitor checks drift" uses it now; the HTTP
+tables are measured with wrk (bench/wrk.py), which does not share the server's cores
+with a Python client.
+"""
 
 from __future__ import annotations
 

@@ -2,9 +2,12 @@
 
 1. Prediction latency, PyTorch eager fp32 vs ONNX Runtime fp32 and the served variant,
    batch 1 and 64: the default tabular MLP and the digits CNN (configs/digits.yaml).
-2. HTTP throughput of `/predict` vs a bare BentoML echo endpoint (the floor), same
-   payloads, at concurrency 1, 16 and 64, then with 2 workers (bench/http.py).
-3. `/predict` with the Redis cache and with adaptive batching, against the same floor.
+2. HTTP with wrk, in alternating rounds: `/predict` (cache misses, hits, workers = cores,
+   1,000 rows as columns) against a hand-written Starlette + ONNX Runtime server and the
+   framework floors (plain uvicorn, BentoML mounted, quiet and native), with conclusions
+   computed from the figures (bench/http.py, bench/goals.py).
+3. `/predict` with the Redis cache and with adaptive batching, beside the default and the
+   hand-written server (bench/variants.py).
 4. The cache alone, in process: a hit vs a miss per backend (bench/cache.py).
 5. Drift: check speed (hot path vs Evidently's report vs scipy), validity on real data
    streams, and `/predict` latency while drift checks run (bench/drift.py).
@@ -29,10 +32,14 @@ from apps.settings import load_settings
 from bench.cache import cache_latencies, cache_table, local_redis
 from bench.compression import compression_section
 from bench.drift import serving_during_checks, speed_section, validity_section
-from bench.http import HttpRow, Rows, scaling_line, serving_sweep, sweep_table, variant_rows
+from bench.http import inputs, serving_section
 from bench.latency import Latency, model_latencies
+from bench.measure import Plan
 from bench.models import train_model
+from bench.profile import ONE_THREAD, profile_predict, profile_section
 from bench.state import state_rows, state_section
+from bench.variants import variants_section
+from bench.wrk import Counters
 from training.pipeline import TrainOutcome
 from trainsmart.registry import Registry
 from trainsmart.state import open_database
@@ -72,19 +79,6 @@ def latency_table(latencies: list[Latency]) -> list[str]:
     return lines
 
 
-HTTP_NOTES = [
-    "One row per request; the echo service is mounted on BentoML exactly like the real",
-    "one (`bench/echo_service.py`). `/predict` runs with validation, ONNX Runtime, the",
-    "cache, the SQLite input log and metrics all on; a cache-miss request carries a row",
-    "never sent before. Both services run at once and each measurement alternates",
-    "between them in 3 rounds, so each `/predict` row is compared with the echo floor",
-    "measured in the same rounds at the same concurrency and worker count. The load",
-    "generator (Python, httpx) shares the machine's",
-    "cores with the server, so on a 2-core machine differences under about 10% are within",
-    "run-to-run noise, and a second worker competes with the generator for the same cores.",
-]
-
-
 def write_report(path: Path, sections: list[list[str]]) -> str:
     lines = [
         "# Benchmarks",
@@ -115,7 +109,8 @@ def _model_section(title: str, outcome: TrainOutcome, note: list[str]) -> list[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=Plan.rounds, help="HTTP rounds per row")
+    parser.add_argument("--seconds", type=float, default=Plan.seconds, help="seconds per round")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -147,57 +142,20 @@ def main() -> None:
     frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
     records = frame.astype(float).to_dict(orient="records")
     bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
-    rows = Rows(records)
-    http: list[HttpRow] = serving_sweep(config, rows, bodies[0], total=args.requests)
-    sections.append(
-        [
-            "## 2. HTTP: `/predict` vs a bare BentoML echo endpoint",
-            "",
-            *HTTP_NOTES,
-            "",
-            *sweep_table(http),
-            "",
-            scaling_line(http),
-        ]
-    )
-    extra: list[HttpRow] = variant_rows(
-        config,
-        rows,
-        bodies[0],
-        name="batching",
-        env={"TRAINSMART_SERVING__BATCHING": "true"},
-        concurrencies=(16, 64),
-        total=args.requests,
-    )
+    plan, counters, logs = Plan(args.rounds, args.seconds), Counters(), workdir / "logs"
+    given = inputs(config)
+    sections.append(serving_section(given, plan, logs / "http", counters)[1])
+    one_row = records[0]
+    profiles = {
+        "one row": profile_predict(config, one_row),
+        "1,000 rows as columns": profile_predict(config, [one_row] * 1000, env=ONE_THREAD),
+    }
+    sections.append(profile_section(profiles))
     with local_redis() as redis_url:
-        if redis_url is not None:
-            extra += variant_rows(
-                config,
-                rows,
-                bodies[0],
-                name="Redis cache",
-                env={
-                    "TRAINSMART_SERVING__CACHE_BACKEND": "redis",
-                    "TRAINSMART_SERVING__REDIS_URL": redis_url,
-                },
-                concurrencies=(16,),
-                total=args.requests,
-            )
+        sections.append(variants_section(given, redis_url, plan, logs / "variants", counters))
         settings = load_settings(config)
         registry = Registry(settings.paths.model_store, open_database(settings))
         cache_rows = cache_latencies(settings, registry, records, redis_url=redis_url)
-    sections.append(
-        [
-            "## 3. `/predict` with adaptive batching and with the shared Redis cache",
-            "",
-            "Same payloads as section 2, 1 worker, each beside its own echo floor measured in "
-            "the same rounds. Batching: "
-            "`serving.batching: true`, max 256 rows, no wait. Redis: a local `redis-server`, "
-            "`serving.cache_backend: redis`.",
-            "",
-            *sweep_table(extra),
-        ]
-    )
     sections.append(
         [
             "## 4. The cache alone: a hit vs a miss, per backend (in process, no HTTP)",
@@ -207,8 +165,7 @@ def main() -> None:
             *cache_table(cache_rows),
         ]
     )
-    per_backend = state_rows(config, rows, total=args.requests)
-    sections.append(state_section(per_backend, sweep_table(per_backend)))
+    sections.append(state_section(state_rows(given, plan, logs / "state", counters)))
     service = start_service(child_env(config), free_port(), workdir / "drift-service.log")
     try:
         wait_http(service, "/readyz")

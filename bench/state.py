@@ -1,11 +1,11 @@
 """`/predict` per replica with its state on SQLite (the default) and on PostgreSQL.
 
-One replica (1 worker) per backend, both beside the echo floor, measured in the same
-alternating rounds as section 2 (:func:`bench.http.measure`); every request is a cache
-miss, so each one writes its row to the input log of its backend. The PostgreSQL server
-is Debian's, started on a free loopback port in a throwaway cluster (fsync off, as on a
-server whose disk cache is battery-backed; tests/postgres.py). Without it the section
-says so and measures nothing.
+One replica (1 worker) per backend, both beside the hand-written server, measured with
+wrk in the same alternating rounds as section 2 (:func:`bench.measure.measure`); every
+request is a cache miss, so each one writes its row to the input log of its backend. The
+PostgreSQL server is Debian's, started on a free loopback port in a throwaway cluster
+(fsync off, as on a server whose disk cache is battery-backed; tests/postgres.py).
+Without it the section says so and measures nothing.
 
 Run alone (trains the default model first)::
 
@@ -20,21 +20,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from apps.settings import load_settings
-from bench.http import (
-    ECHO,
-    ECHO_SERVICE,
-    PREDICT_SERVICE,
-    HttpRow,
-    Rows,
-    Target,
-    _rows,
-    measure,
-    sweep_table,
-)
+from bench.http import Inputs, inputs
+from bench.measure import HANDWRITTEN, HttpRow, Load, Plan, Target, http_table, measure
 from bench.models import train_model
+from bench.servers import handwritten, trainsmart
+from bench.wrk import Counters, Fresh
 from trainsmart.registry import Registry
 from trainsmart.state import open_database, open_url
 
@@ -59,32 +51,41 @@ def local_postgres() -> Iterator[str | None]:
         yield server.create_database()
 
 
-def state_rows(config: Path, rows: Rows, total: int, concurrency: int = 16) -> list[HttpRow]:
-    """Echo, `/predict` on SQLite and `/predict` on PostgreSQL, side by side."""
+def state_rows(
+    given: Inputs, plan: Plan, logs: Path, counters: Counters, connections: int = 16
+) -> list[HttpRow]:
+    """The hand-written server, `/predict` on SQLite and `/predict` on PostgreSQL, side by
+    side; empty without PostgreSQL."""
     with local_postgres() as url:
         if url is None:
             return []
-        settings = load_settings(config)
+        settings = load_settings(given.config)
         version = Registry(settings.paths.model_store, open_database(settings)).production(
             settings.model_name
         )
-        assert version is not None, "the bench promotes a model before measuring"
+        if version is None:
+            raise RuntimeError("the bench promotes a model before measuring")
         shared = open_url(url)
         Registry(settings.paths.model_store, shared).promote(
             settings.model_name, version, reason="bench", actor="bench"
         )
         shared.close()
+        fresh = Fresh(given.records[0])
         targets = [
-            Target(ECHO_SERVICE, "/echo", {ECHO: None}, {}),
-            Target(PREDICT_SERVICE, "/predict", {SQLITE: None}, {}),
-            Target(PREDICT_SERVICE, "/predict", {POSTGRES: None}, {"TRAINSMART_DATABASE_URL": url}),
+            Target(
+                handwritten(given.model, given.contract),
+                [Load(HANDWRITTEN, "/predict", fresh, connections)],
+            ),
+            Target(trainsmart(given.config), [Load(SQLITE, "/predict", fresh, connections)]),
+            Target(
+                trainsmart(given.config, env={"TRAINSMART_DATABASE_URL": url}),
+                [Load(POSTGRES, "/predict", fresh, connections)],
+            ),
         ]
-        return _rows(
-            measure(config, targets, rows, (concurrency,), total), 1, [ECHO, SQLITE, POSTGRES]
-        )
+        return measure(targets, plan, logs, counters)
 
 
-def state_section(measured: list[HttpRow], table: list[str]) -> list[str]:
+def state_section(measured: list[HttpRow]) -> list[str]:
     lines = ["## One replica's capacity: the state on SQLite and on PostgreSQL", ""]
     if not measured:
         return [
@@ -92,26 +93,25 @@ def state_section(measured: list[HttpRow], table: list[str]) -> list[str]:
             "PostgreSQL is not installed here (apt-get install postgresql): not measured.",
         ]
     by_label = {row.label: row.result.rps for row in measured}
-    ratio = by_label[POSTGRES] / by_label[SQLITE]
+    ratio = by_label[POSTGRES] / by_label[SQLITE] if by_label[SQLITE] else float("nan")
     return [
         *lines,
         "One row per request, every one a cache miss written to the input log; 1 worker; "
-        "the three services measured in alternating rounds (as section 2). PostgreSQL runs "
-        "on the same 2 cores as the service and the load generator.",
+        "wrk drives the three servers in alternating rounds (as section 2). PostgreSQL runs "
+        "on the same cores as the service and wrk.",
         "",
-        *table,
+        *http_table(measured),
         "",
-        f"PostgreSQL state vs SQLite state: {ratio:.2f}x the requests per second.",
+        f"PostgreSQL state vs SQLite state: {ratio:.2f}x the requests per second "
+        f"({by_label[POSTGRES]:,.0f} vs {by_label[SQLITE]:,.0f}).",
     ]
 
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="trainsmart-bench-state-"))
-    config, fair = train_model(workdir, "fair")
-    frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
-    records: list[dict[str, Any]] = frame.astype(float).to_dict(orient="records")
-    measured = state_rows(config, Rows(records), total=3000)
-    print("\n".join(state_section(measured, sweep_table(measured))))
+    config, _ = train_model(workdir, "fair")
+    measured = state_rows(inputs(config), Plan(), workdir / "logs", Counters())
+    print("\n".join(state_section(measured)))
 
 
 if __name__ == "__main__":
