@@ -15,13 +15,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,keras]"
 	touch $(STAMP)
 
+# also the Debian servers the tests start (redis-server, postgresql, prometheus,
+# prometheus-alertmanager, chromium, wrk): installed quietly as root with apt-get when any
+# is missing; elsewhere one line names the command (tests/preflight.py)
 install: $(STAMP)
+	@$(PY) tests/preflight.py --install
 
 demo: install
 	$(VENV)/bin/trainsmart demo
 
+# first: which suites will be skipped here and the command that installs their servers
 test: install
-	$(PY) -m pytest -q -m "not full"
+	@$(PY) tests/preflight.py
+	$(PY) -m pytest -q -m "not full" --durations=15
 
 # the state-dependent suites again with every test's state on a real PostgreSQL server
 # (tests/postgres.py starts one); tests that open the SQLite file itself (marked sqlite)
@@ -38,8 +44,12 @@ test-all: install
 	TRAINSMART_REQUIRE_SERVICES=1 TRAINSMART_TEST_DATABASE=postgresql $(PY) -m pytest -q \
 		$(PG_SUITES)
 
+# docs/benchmarks.md; every HTTP figure is measured with wrk (Debian's package, like redis-server);
+# options: make bench BENCH_ARGS="--rounds 1 --seconds 3". The HTTP section alone, quickly:
+# $(PY) -m bench.http --out /tmp/http.md [--config SETTINGS] [--rounds 1 --seconds 3]
 bench: install
-	$(PY) -m bench.run
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # the full load test with faults (20,000 requests), its figures written to docs/reliability.md
 reliability: install

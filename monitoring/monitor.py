@@ -191,7 +191,7 @@ class Monitor:
         self.window_check = WindowCheck(self.detector, bundle, self.reports, self.config)
         self.contract = contract
         self.version = version
-        self.cursor = self.journal.cursor(version)
+        self.cursor = self.journal.resume(version)
         self.policy.reset(version)
         self.policy.streak = self.cursor.streak
         log.info(
@@ -248,7 +248,7 @@ class Monitor:
             job_id=None if job is None else job.id,
             retrain=note,
         )
-        self.journal.append(result.to_dict())
+        self.journal.append({**result.to_dict(), "streak": self.policy.streak})
         self.cursor = VersionCursor(
             after_id=rows[-1].id, windows=self.cursor.windows + 1, streak=self.policy.streak
         )
@@ -277,6 +277,7 @@ class Monitor:
                 "ts": self.clock(),
                 "error": exc.message,
                 "job_id": None,
+                "streak": self.cursor.streak,
             }
         )
         self.cursor = VersionCursor(rows[-1].id, self.cursor.windows + 1, self.cursor.streak)

@@ -10,16 +10,13 @@ Example::
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.services import REQUIRE_SERVICES_ENV, Server, free_port, stop_process, wait_until
+from tests.services import Server, free_port, missing, stop_process, wait_until
 
 INSTALL = "pip install 'moto[server,s3]'"
 
@@ -29,15 +26,9 @@ def find_moto_server() -> str:
     activated); skip the test without it, or fail under ``make test-all``."""
     beside = str(Path(sys.executable).parent)
     found = shutil.which("moto_server") or shutil.which("moto_server", path=beside)
-    if found is not None:
-        return found
-    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
-        pytest.fail(
-            f"moto_server not installed, and {REQUIRE_SERVICES_ENV}=1 (make test-all) requires "
-            f"it: {INSTALL}",
-            pytrace=False,
-        )
-    pytest.skip(f"moto_server not installed: {INSTALL}")
+    if found is None:
+        missing("moto_server", INSTALL)
+    return found
 
 
 def _accepts(port: int) -> bool:

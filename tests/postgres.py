@@ -22,14 +22,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.services import Server, free_port, require_binary, wait_until
+from tests.services import Server, free_port, require_binary, require_module, wait_until
 
 USER = "trainsmart"
 
 
 def find_postgres_bin() -> Path:
     """The folder of ``initdb`` and ``postgres`` (Debian keeps them off PATH); skip the test
-    without them, or fail under ``make test-all`` (see tests/services.py)."""
+    without them or without psycopg, or fail under ``make test-all`` (see tests/services.py)."""
+    require_module("psycopg", "pip install -e '.[postgres]'")
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     on_path = shutil.which("initdb")
     if found:

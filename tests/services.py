@@ -1,16 +1,21 @@
 """Real external servers for tests (Redis now; Prometheus and Alertmanager can reuse this).
 
 No mocks: a test that needs a server starts the real binary on a free loopback
-port in a temporary directory and stops it afterwards. ``require_binary`` decides
-what happens when the binary is missing:
+port in a temporary directory and stops it afterwards. Every test that needs something
+not always installed asks here (``require_binary`` for a program, ``require_module`` for
+a Python package, ``binary_or_none`` for one optional check inside a larger test), and
+``missing`` decides what happens without it:
 
-- ``make test`` (plain pytest): the test is skipped, with the install command;
-- ``make test-all`` sets ``TRAINSMART_REQUIRE_SERVICES=1``: the test fails, so a
-  full run cannot pass while silently skipping the external-server tests.
+- ``make test`` (plain pytest): the test is skipped, naming the install command;
+- ``TRAINSMART_REQUIRE_SERVICES=1`` (``make test-all`` and ``.ci/run``): the test fails
+  naming what is missing and the command, so a run cannot pass while silently skipping.
+
+Only a missing GPU stays a plain skip (a machine without one cannot install it).
 
 Example::
 
     binary = require_binary("redis-server", apt_package="redis-server")
+    httpclient = require_module("tritonclient.http", pip="pip install -e '.[dev]'")
     with RedisServer(binary, tmp_path) as server:
         server.url          # redis://127.0.0.1:<port>/0
         server.kill()       # SIGKILL, like a crash
@@ -19,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -28,26 +34,55 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, NoReturn, Self
 
 import pytest
 
 REQUIRE_SERVICES_ENV = "TRAINSMART_REQUIRE_SERVICES"
 
 
+def services_required() -> bool:
+    """Whether a missing server or package fails the run (``TRAINSMART_REQUIRE_SERVICES=1``)."""
+    return os.environ.get(REQUIRE_SERVICES_ENV) == "1"
+
+
+def missing(what: str, install: str) -> NoReturn:
+    """Skip the test because ``what`` is not installed, or fail it under
+    ``TRAINSMART_REQUIRE_SERVICES=1``; both name ``install``, the command that fixes it."""
+    if services_required():
+        pytest.fail(
+            f"{what} not installed, and {REQUIRE_SERVICES_ENV}=1 (make test-all, .ci/run) "
+            f"requires it: {install}",
+            pytrace=False,
+        )
+    pytest.skip(f"{what} not installed: {install}", allow_module_level=True)
+
+
 def require_binary(name: str, apt_package: str) -> str:
     """The path of ``name`` on PATH; skip the test without it, or fail under test-all."""
     path = shutil.which(name)
-    if path is not None:
-        return path
-    install = f"apt-get install -y {apt_package}"
-    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
-        pytest.fail(
-            f"{name} not installed, and {REQUIRE_SERVICES_ENV}=1 (make test-all) requires it: "
-            f"{install}",
-            pytrace=False,
-        )
-    pytest.skip(f"{name} not installed: {install}")
+    if path is None:
+        missing(name, f"apt-get install -y {apt_package}")
+    return path
+
+
+def binary_or_none(name: str, apt_package: str) -> str | None:
+    """The path of ``name``, or None so the caller leaves out the one check that needs it;
+    under ``TRAINSMART_REQUIRE_SERVICES=1`` a missing binary fails the test instead."""
+    path = shutil.which(name)
+    if path is None and services_required():
+        missing(name, f"apt-get install -y {apt_package}")
+    return path
+
+
+def require_module(name: str, pip: str) -> Any:
+    """The imported module ``name``; skip the test without it (``pip`` names the command that
+    installs it), or fail under test-all. For a whole module: ``x = require_module(...)`` at
+    module level, like ``pytest.importorskip``."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python package {name}", pip)
 
 
 def free_port() -> int:

@@ -1,20 +1,25 @@
 """The monitor's record of its windows: the drift journal and the cursor per version.
 
     data_dir/monitoring/<model>.drift.jsonl   one JSON line per checked window (append-only,
-                                              :meth:`WindowResult.to_dict`)
+                                              :meth:`WindowResult.to_dict` and the
+                                              ``streak`` after it)
     table drift_cursors (state database)      per version: last row id checked, windows, streak
 
 The cursor is saved after each window, in the state database beside the input log it
 points into, so a restarted monitor (or a standby on another machine that took over the
-lease) resumes after the last window finished and never re-checks it. A rolled-back
-version resumes where it was left. A ``<model>.state.json`` file written by an older
-release is read for a version the database has no cursor of yet (then the database
-takes over).
+lease) resumes after the last window finished and never re-checks it. A monitor killed
+between a window's journal line and its cursor leaves a line the cursor does not count:
+the next one on this ``data_dir`` adopts that line (:meth:`DriftJournal.resume`) rather
+than check and journal the window twice. A rolled-back version resumes where it was
+left. A ``<model>.state.json`` file written by an older release is read for a version the
+database has no cursor of yet (then the database takes over).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,10 @@ from typing import Any
 from monitoring.drift.results import DriftResult
 from monitoring.errors import MonitoringError
 from trainsmart.state.cursors import DriftCursors
+
+log = logging.getLogger(__name__)
+TAIL_BYTES = 256 * 1024
+"""How much of the journal's end :meth:`DriftJournal.last` reads (a line is a few KiB)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,45 @@ class DriftJournal:
         lines = self.journal_path.read_text(encoding="utf-8").splitlines()
         chosen = lines if limit is None else lines[-limit:]
         return [json.loads(line) for line in chosen if line.strip()]
+
+    def last(self) -> dict[str, Any] | None:
+        """The journal's last complete line (None: no journal, or a line cut short)."""
+        if not self.journal_path.is_file():
+            return None
+        with self.journal_path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - TAIL_BYTES))
+            lines = fh.read().splitlines()
+        try:
+            record = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    def resume(self, version: str) -> VersionCursor:
+        """Where checking ``version`` resumes: its saved cursor, moved past a window this
+        journal recorded after it (the monitor was killed before saving the cursor)."""
+        cursor = self.cursor(version)
+        last = self.last()
+        if (
+            last is None
+            or last.get("version") != version
+            or last.get("window") != cursor.windows
+            or "streak" not in last  # a line of an older release: check the window again
+            or int(last.get("first_id", 0)) <= cursor.after_id
+        ):
+            return cursor
+        adopted = VersionCursor(int(last["last_id"]), cursor.windows + 1, int(last["streak"]))
+        self.save(version, adopted)
+        log.warning(
+            "%s:%s window %d (input-log rows %s-%s) was journaled but its cursor not saved "
+            "(the last monitor stopped in between): counted as checked",
+            self.model,
+            version,
+            cursor.windows,
+            last["first_id"],
+            last["last_id"],
+        )
+        return adopted
 
     def cursor(self, version: str) -> VersionCursor:
         """Where checking ``version`` resumes (a fresh cursor for a version never seen)."""

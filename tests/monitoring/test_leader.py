@@ -3,6 +3,8 @@ leader stops (cleanly: at once; killed: once its lease expires)."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
 from tests.monitoring.test_monitor import RecordingRunner
 from trainsmart.registry import Registry
 from trainsmart.state import Database, InputLog, JobStore
+from trainsmart.state.cursors import DriftCursors
 from trainsmart.state.leases import Lease
 
 
@@ -133,3 +136,74 @@ def test_a_monitor_that_loses_the_lease_mid_backlog_stops_after_the_window_in_ha
 def test_the_lease_must_outlive_the_interval_between_checks() -> None:
     with pytest.raises(ValueError, match="at least twice interval_s"):
         MonitoringSettings(interval_s=60, leader_lease_s=60)
+
+
+def checked_windows(log: str) -> list[int]:
+    """The window numbers a monitor's log says it checked ("fair:v1 window 3: drift ...")."""
+    return [int(n) for n in re.findall(r"fair:\S+ window (\d+): drift share", log)]
+
+
+@pytest.mark.server
+def test_a_killed_monitor_hands_the_lease_over_and_windows_resume_from_its_cursor(
+    settings: Settings,
+    fair_bundle: MakeBundle,
+    input_log: InputLog,
+    db: Database,
+    unshifted: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """Two real ``trainsmart monitor`` processes; the leader is SIGKILLed mid-stream. The
+    standby takes the lease once it expires and goes on from the saved cursor: every window
+    is checked and journaled exactly once, in order, with no row range skipped."""
+    version = fair_bundle()
+    log_rows(input_log, version, unshifted.iloc[: 4 * WINDOW_ROWS], "before")
+    env = child_env(
+        None,
+        TRAINSMART_DATA_DIR=str(settings.data_dir),
+        TRAINSMART_MODEL_NAME="fair",
+        TRAINSMART_MONITORING__INTERVAL_S="0.2",
+        TRAINSMART_MONITORING__LEADER_LEASE_S="4",  # outlives a window's check on 2 busy cores
+        TRAINSMART_MONITORING__WINDOW_ROWS=str(WINDOW_ROWS),
+        TRAINSMART_MONITORING__RETRAIN_ENABLED="false",
+        # the full HTML report for every window: a check takes long enough to be killed in
+        TRAINSMART_MONITORING__REPORT_EVERY_WINDOW="true",
+    )
+    monitors = [start_monitor(env, free_port(), tmp_path / f"monitor-{i}.log") for i in range(2)]
+    cursors, lease = DriftCursors(db), "SELECT holder FROM leases WHERE name = 'monitor:fair'"
+    try:
+        for monitor in monitors:
+            wait_http(monitor, "/metrics", timeout_s=120)
+        deadline = time.monotonic() + 60
+        while (cursors.get("fair", version) or {}).get("windows", 0) < 2:
+            assert time.monotonic() < deadline, [m.log_tail() for m in monitors]
+            time.sleep(0.05)
+        [holder] = db.connection().execute(lease).fetchone()
+        leader = next(m for m in monitors if holder.endswith(f":{m.process.pid}"))
+        standby = next(m for m in monitors if m is not leader)
+        leader.process.kill()  # mid-stream: windows 2 and 3 are logged, more follow
+        leader.process.wait(timeout=10)
+        log_rows(input_log, version, unshifted.iloc[4 * WINDOW_ROWS : 6 * WINDOW_ROWS], "after")
+        deadline = time.monotonic() + 60
+        while (cursors.get("fair", version) or {}).get("windows", 0) < 6:
+            assert time.monotonic() < deadline, standby.log_tail()
+            time.sleep(0.1)
+        assert gauge(standby) == 1.0
+        [new_holder] = db.connection().execute(lease).fetchone()
+    finally:
+        for monitor in monitors:
+            monitor.stop()
+    assert new_holder.endswith(f":{standby.process.pid}") and new_holder != holder
+    ids = [r[0] for r in db.connection().execute("SELECT id FROM inputs ORDER BY id")]
+    lines = [
+        json.loads(line)
+        for line in (settings.data_dir / "monitoring" / "fair.drift.jsonl").read_text().splitlines()
+    ]
+    assert [line["window"] for line in lines] == list(range(6))
+    assert [(line["first_id"], line["last_id"]) for line in lines] == [
+        (ids[i], ids[i + WINDOW_ROWS - 1]) for i in range(0, 6 * WINDOW_ROWS, WINDOW_ROWS)
+    ]
+    assert all("error" not in line for line in lines)
+    assert cursors.get("fair", version) == {"after_id": ids[-1], "windows": 6, "streak": 0}
+    before, after = (checked_windows(m.log_path.read_text()) for m in (leader, standby))
+    assert set(before).isdisjoint(after) and {4, 5} <= set(after)
+    assert sorted(before + after) == list(range(6)) or "counted as checked" in standby.log_tail()

@@ -19,6 +19,7 @@ from monitoring.drift.detector import DriftDetector
 from monitoring.drift.results import DriftResult
 from monitoring.metrics import MonitorMetrics
 from monitoring.monitor import Monitor
+from monitoring.records.journal import VersionCursor
 from monitoring.runners.base import JobRunner
 from monitoring.runners.process import pid_alive
 from tests.monitoring.conftest import WINDOW_ROWS, MakeBundle, log_rows
@@ -148,6 +149,36 @@ def test_the_cursor_survives_a_restart(
     [second] = make_monitor().check_once()
     assert second.index == 1
     assert second.first_id == first.last_id + 1
+
+
+def test_a_window_journaled_just_before_a_kill_is_not_checked_again(
+    settings: Settings,
+    make_monitor: Callable[[], Monitor],
+    fair_bundle: Callable[[], str],
+    input_log: InputLog,
+    db: Database,
+    unshifted: pd.DataFrame,
+) -> None:
+    """Killed between the window's journal line and its cursor: the next monitor adopts the
+    line, so each window is in the journal once and the cursor counts it once."""
+    version = fair_bundle()
+    log_rows(input_log, version, unshifted.iloc[: 2 * WINDOW_ROWS], "rows")
+    killed = make_monitor()
+
+    def kill(version: str, cursor: VersionCursor) -> None:
+        raise KeyboardInterrupt("stands for SIGKILL after the journal line, before the cursor")
+
+    killed.journal.save = kill  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        killed.check_once()
+    assert [r["window"] for r in journal(settings)] == [0]
+    assert DriftCursors(db).get("fair", version) is None
+    assert [r.index for r in make_monitor().check_once()] == [1]
+    first, second = journal(settings)
+    assert (first["window"], second["window"]) == (0, 1)
+    assert second["first_id"] == first["last_id"] + 1
+    cursor = {"after_id": second["last_id"], "windows": 2, "streak": 0}
+    assert DriftCursors(db).get("fair", version) == cursor
 
 
 def test_windows_hold_only_the_production_version(

@@ -3,7 +3,6 @@ shadow production traffic into the shared SQLite file, and keep the tokens out o
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -15,6 +14,7 @@ import pytest
 from apps.launch import free_port, start_service, wait_http
 from apps.settings import Settings
 from tests.conftest import BundleFactory, fair_row
+from tests.services import binary_or_none
 from tests.serving.test_pinning import V2_INPUT
 from tests.serving.test_server import service_env
 from trainsmart.state import ShadowLog, open_database
@@ -132,7 +132,7 @@ def test_two_workers_follow_one_candidate_change(
     log = service.log_path.read_text()
     assert log.count("Service trainsmart initialized") == 2, "the service did not run two workers"
     assert ADMIN not in log and KEY not in log
-    promtool = shutil.which("promtool")
+    promtool = binary_or_none("promtool", apt_package="prometheus")
     if promtool is not None:  # the new metric names pass Prometheus' own checks
         check = subprocess.run(
             [promtool, "check", "metrics"], input=scrape, capture_output=True, text=True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from apps.launch import child_env, free_port, start_service, wait_http
 from apps.settings import Settings
 from tests.conftest import BundleFactory, fair_row
+from tests.services import require_binary
 
 pytestmark = pytest.mark.server
 
@@ -20,9 +20,7 @@ pytestmark = pytest.mark.server
 def test_a_scrape_after_traffic_passes_promtool(
     settings: Settings, tmp_path: Path, make_bundle: BundleFactory
 ) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed: apt-get install -y prometheus")
+    promtool = require_binary("promtool", apt_package="prometheus")
     make_bundle()
     env = child_env(
         None,

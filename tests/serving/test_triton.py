@@ -12,12 +12,11 @@ import pytest
 from apps.launch import Child, free_port, start_service, wait_http
 from apps.settings import Settings
 from tests.conftest import FAIR_CATEGORICAL, FAIR_NUMERIC, BundleFactory, fair_row
+from tests.services import require_module
 from tests.serving.test_server import service_env
 from trainsmart.state import InputLog
 
-httpclient = pytest.importorskip(
-    "tritonclient.http", reason="tritonclient[http] is not installed (pip install -e '.[dev]')"
-)
+httpclient = require_module("tritonclient.http", pip="pip install -e '.[dev]'")
 
 pytestmark = pytest.mark.server
 

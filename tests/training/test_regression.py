@@ -18,6 +18,7 @@ from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
+from tests.services import require_module
 from tests.training.conftest import Env, open_env
 from training.cv import cross_validate
 from training.data import load_dataset, split
@@ -142,7 +143,7 @@ def test_regression_is_served_as_a_value(diabetes_run: TrainOutcome, diabetes_en
 
 
 def test_keras_regression_trains_and_exports_with_parity(tmp_path: Path) -> None:
-    pytest.importorskip("tensorflow", reason="needs pip install -e '.[keras]'")
+    require_module("tensorflow", pip="pip install -e '.[keras]'")
     env = open_env(diabetes_settings(tmp_path, framework="keras", max_epochs=30))
     outcome = train_and_register(env.scope, env.registry, progress=False)
     assert outcome.trained.framework == "keras"

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from apps.cli.main import cli
+from tests.services import require_module
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -84,7 +85,7 @@ def test_schema_describes_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ids=lambda path: path.name,
 )
 def test_the_shipped_configs_pass_the_schema_and_a_typo_does_not(config: Path) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema", pip="pip install -e '.[dev]'")
     schema = schema_of_cli()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)

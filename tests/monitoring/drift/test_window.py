@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from monitoring.drift.frames import contract_frame
 from monitoring.drift.options import DriftOptions
 from monitoring.drift.prediction import PredictionReference
 from monitoring.drift.quality import data_quality
+from monitoring.drift.results import DriftResult
 from monitoring.metrics import MonitorMetrics
 from monitoring.monitor import Monitor
 from monitoring.server import start_metrics_server
@@ -186,15 +188,46 @@ def test_a_drifted_window_leaves_an_evidently_report_served_on_the_port(
             assert len(response.read()) > 10_000
         with urllib.request.urlopen(url + "/reports", timeout=10) as response:
             assert json.loads(response.read())["reports"] == [str(p) for p in kept]
-        _check_rendered(url + "/report", tmp_path)
+        _check_rendered(url + "/report", tmp_path, windows[-1].drift)  # the newest: w2
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
 
-def _check_rendered(url: str, tmp_path: Path) -> None:
-    """Headless Chromium renders the report: the drift table's columns are on the page."""
+class DriftTable(HTMLParser):
+    """The rows of the rendered drift table (``<tr data-testid="mtablebodyrow">``): the text
+    of each of their cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr" and ("data-testid", "mtablebodyrow") in attrs:
+            self._row = []
+        elif tag == "td" and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._row is not None and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _check_rendered(url: str, tmp_path: Path, drift: DriftResult) -> None:
+    """Headless Chromium renders the report (Evidently draws it with JavaScript): the drift
+    table names each feature with the verdict and score this window's check found, and the
+    summary counts the drifted ones."""
     chromium = require_binary("chromium", "chromium")
     done = subprocess.run(
         [
@@ -204,10 +237,22 @@ def _check_rendered(url: str, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    dom = done.stdout
-    assert "Dataset Drift" in dom or "Drift" in dom, dom[:2000]
-    for feature in ("yrs_married", "age"):
-        assert feature in dom
+    table = DriftTable()
+    table.feed(done.stdout)
+    rendered = {}
+    for cells in table.rows:
+        name, verdicts = cells[1], [c for c in cells if c in ("Detected", "Not Detected")]
+        assert len(verdicts) == 1, cells
+        rendered[name] = (verdicts[0] == "Detected", float(cells[-1]))
+    assert sorted(rendered) == sorted(drift.features), table.rows
+    for name, feature in drift.features.items():
+        verdict, score = rendered[name]
+        assert verdict == feature.drifted, (name, rendered[name], feature)
+        assert score == pytest.approx(feature.score, abs=1e-6), (name, rendered[name], feature)
+    drifted, total = drift.drifted_count, len(drift.features)
+    summary = f"Drift is detected for {100 * drifted / total:.1f}% of columns ({drifted} out of"
+    assert f"{summary} {total})." in done.stdout
+    assert {n for n, (d, _) in rendered.items() if d} >= {"yrs_married", "age"}  # the shift
 
 
 def test_the_report_route_says_when_there_is_none_yet(settings: Settings, tmp_path: Path) -> None:

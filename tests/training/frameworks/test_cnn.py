@@ -18,6 +18,7 @@ from serving.cache import LRUCache
 from serving.metrics import ServingMetrics
 from serving.predictor import Predictor
 from serving.runtime import ModelHolder
+from tests.services import require_module
 from tests.training.conftest import Env, open_env
 from training.pipeline import TrainOutcome, train_and_register
 
@@ -36,7 +37,7 @@ def _digits_env(tmp_path: Path, config: str) -> Env:
 def digits_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, list[TrainOutcome]]:
     """configs/digits.yaml (PyTorch) then configs/digits-keras.yaml (Keras), registered as
     v1 and v2 of one model name so that one service serves both in turn."""
-    pytest.importorskip("tensorflow", reason="the Keras CNN needs pip install -e '.[keras]'")
+    require_module("tensorflow", pip="pip install -e '.[keras]'")  # the Keras CNN
     env = _digits_env(tmp_path_factory.mktemp("digits"), "digits.yaml")
     torch_run = train_and_register(env.scope, env.registry, progress=False)
     keras_settings = load_settings(ROOT / "configs" / "digits-keras.yaml").model_copy(

@@ -10,13 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-pytest.importorskip(
-    "tensorflow",
-    reason="training.framework 'keras' needs TensorFlow + Keras 3: pip install -e '.[keras]'",
-)
-
 from serving.runtime import load_model
 from serving.settings import ServingSettings
+from tests.services import require_module
 from tests.training.conftest import Env, make_settings, open_env
 from training.data import Dataset
 from training.metrics import classification_metrics
@@ -27,6 +23,12 @@ from training.train import train_model
 from trainsmart.registry.contract import UNKNOWN_CODE
 
 TOL = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tensorflow() -> None:
+    """training.framework 'keras' needs TensorFlow + Keras 3 (the optional 'keras' extra)."""
+    require_module("tensorflow", pip="pip install -e '.[keras]'")
 
 
 @pytest.fixture(scope="module")
