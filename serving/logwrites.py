@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,13 +48,16 @@ async def collecting() -> AsyncIterator[None]:
             write.add_done_callback(_retrieve)
 
 
+Queued = tuple[Entry, "asyncio.Future[None]", "Callable[[], None] | None"]
+"""A write waiting for its loop's flush: the rows, the request's future, what follows."""
+
+
 class LogWriter:
     """:meth:`append` as ``InputLog.append``, grouped on the event loop (see the module)."""
 
     def __init__(self, log: InputLog) -> None:
         self.log = log
-        self._queued: dict[asyncio.AbstractEventLoop, list[tuple[Entry, asyncio.Future[None]]]]
-        self._queued = {}
+        self._queued: dict[asyncio.AbstractEventLoop, list[Queued]] = {}
 
     def append(
         self,
@@ -64,30 +67,42 @@ class LogWriter:
         rows: Sequence[dict[str, Any]],
         predictions: Sequence[dict[str, Any]],
         cache_hits: Sequence[bool],
+        after: Callable[[], None] | None = None,
     ) -> None:
+        """Log one request's rows; ``after`` runs once they are committed (what must not
+        happen for rows that were not logged: the shadow mirror, the prediction count)."""
         entry = Entry(request_id, model, version, rows, predictions, cache_hits)
         writes = _pending.get()
         loop = _running_loop()
         if writes is None or loop is None:
             self.log.append_many([entry])
+            if after is not None:
+                after()
             return
         write: asyncio.Future[None] = loop.create_future()
         queued = self._queued.setdefault(loop, [])
         if not queued:
             loop.call_soon(self._flush, loop)
-        queued.append((entry, write))
+        queued.append((entry, write, after))
         writes.append(write)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         queued = self._queued.pop(loop, [])
         try:
-            self.log.append_many([entry for entry, _ in queued])
+            self.log.append_many([entry for entry, _, _ in queued])
         except Exception as exc:
-            for _, write in queued:
+            for _, write, _ in queued:
                 if not write.done():  # a request whose client left was cancelled
                     write.set_exception(exc)
             return
-        for _, write in queued:
+        for _, write, after in queued:
+            try:
+                if after is not None:
+                    after()
+            except Exception as exc:
+                if not write.done():
+                    write.set_exception(exc)
+                continue
             if not write.done():
                 write.set_result(None)
 

@@ -208,14 +208,19 @@ class Predictor:
         request_id = uuid.uuid4().hex
         names = model.contract.feature_names
         logged = [{n: row[n] for n in names} for row in rows]
-        self.log_writer.append(request_id, model.name, model.version, logged, predictions, hits)
-        self._mirror(request_id, model, logged)
-        for hit in (True, False):
-            count = sum(1 for h in hits if h is hit)
-            if count:
-                self.metrics.predictions.labels(
-                    model=model.name, version=model.version, cached=str(hit).lower()
-                ).inc(count)
+
+        def logged_rows_follow() -> None:  # only for rows that are in the input log
+            self._mirror(request_id, model, logged)
+            for hit in (True, False):
+                count = sum(1 for h in hits if h is hit)
+                if count:
+                    self.metrics.predictions.labels(
+                        model=model.name, version=model.version, cached=str(hit).lower()
+                    ).inc(count)
+
+        self.log_writer.append(
+            request_id, model.name, model.version, logged, predictions, hits, logged_rows_follow
+        )
         return Served(request_id, model, predictions, hits)
 
     def _mirror(self, request_id: str, model: LoadedModel, rows: list[dict[str, Any]]) -> None:

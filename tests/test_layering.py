@@ -524,3 +524,14 @@ def test_modules_over_300_lines_say_why_at_their_top() -> None:
         "split these modules, or give the reason on their first line "
         "('# over 300 lines: ...'):\n" + "\n".join(unexplained)
     )
+
+
+def test_every_folder_of_python_code_is_on_the_floor_plan() -> None:
+    """A new top-level package must be given a layer, or nothing would check it."""
+    root = Path(__file__).parents[1]
+    folders = {
+        path.relative_to(root).parts[0]
+        for path in root.glob("*/**/*.py")
+        if not any(part.startswith(".") or part == "__pycache__" for part in path.parts)
+    }
+    assert folders - {"tests"} - set(LAYERS) == set()

@@ -16,6 +16,7 @@ import yaml
 
 from apps.settings import Settings
 from deploy.validate import MANIFESTS, main, validate_folder
+from monitoring.runners.kubernetes.render import example_job, render_job
 
 
 def resources() -> dict[str, dict[str, Any]]:
@@ -139,3 +140,15 @@ def test_bad_settings_in_the_config_map_are_rejected(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("job_runner: kubernetes", "job_runner: k8s"))
     [problem] = validate_folder(folder)
     assert problem.source == "configmap.yaml" and "job_runner" in problem.message
+
+
+def test_no_pod_gets_kubernetes_service_links_in_its_environment() -> None:
+    """Kubernetes would add TRAINSMART_SERVICE_HOST & co. for the Services named trainsmart
+    and trainsmart-monitor; the settings loader skips them anyway, but the pods opt out."""
+    deployments = [d for key, d in resources().items() if key.startswith("Deployment/")]
+    assert len(deployments) == 2
+    for deployment in deployments:
+        assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
+    scope = settings_of_the_config_map().monitoring_scope()
+    job = render_job(scope, example_job(scope, "test"), "default")
+    assert job["spec"]["template"]["spec"]["enableServiceLinks"] is False

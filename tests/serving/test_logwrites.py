@@ -121,3 +121,26 @@ async def predictor_fallback(scope: object, receive: object, send: object) -> No
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_what_follows_a_write_waits_for_its_commit_and_is_skipped_if_it_fails(
+    db: Database,
+) -> None:
+    """The shadow mirror and the prediction count run only for rows that were logged."""
+    log = InputLog(db)
+    writer = LogWriter(log)
+    followed: list[str] = []
+
+    async def request(name: str) -> None:
+        async with collecting():
+            writer.append(name, "fair", "v1", [{"x": 1.0}], [{"class": "0"}], [False],
+                          lambda: followed.append(f"{name}:{_rows(log, name)}"))  # fmt: skip
+            assert not [f for f in followed if f.startswith(name)]  # not before the commit
+
+    asyncio.run(request("ok"))
+    assert followed == ["ok:1"]
+    with db.transaction() as conn:
+        conn.execute("ALTER TABLE inputs RENAME TO inputs_gone")
+    with pytest.raises(StateUnavailable):
+        asyncio.run(request("lost"))
+    assert followed == ["ok:1"]

@@ -97,6 +97,14 @@ class CoreSettings(Section):
 
     _config_file: Path | None = PrivateAttr(default=None)
 
+    @field_validator("data_dir", "model_store", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            # Path("") is the working directory: an empty variable would move the state there
+            raise ValueError("is empty; name a folder, or leave the setting out for the default")
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -28,6 +28,7 @@ schema, and how an error is told, is :mod:`trainsmart.settings.shape`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +83,20 @@ OTHER_VARIABLES = frozenset(
 S = TypeVar("S", bound=CoreSettings)
 
 
+SERVICE_LINK = re.compile(
+    r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_\d+_(TCP|UDP|SCTP)(_[A-Z]+)?)$"
+)
+"""The variables Kubernetes puts in every pod for each Service of its namespace
+(``TRAINSMART_SERVICE_HOST``, ``TRAINSMART_PORT_3000_TCP_ADDR``, ...) unless the pod sets
+``enableServiceLinks: false``: never settings, and no setting ends this way."""
+
+
+def service_link(name: str) -> bool:
+    """Whether ``name`` is a Kubernetes service-link variable (see :data:`SERVICE_LINK`);
+    a name with ``__`` names a nested setting (``TRAINSMART_SERVING__PORT``), never a link."""
+    return "__" not in name and SERVICE_LINK.match(name) is not None
+
+
 def resolve_config_path(
     path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Path | None:
@@ -122,7 +137,8 @@ def load(
         for name, value, origin in read_secrets(Path(secrets)):
             _merge(merged, nested(schema, name, value, origin, problems), origins, origin)
     for name, value in sorted(environ.items()):
-        if name.upper().startswith(PREFIX) and name.upper() not in OTHER_VARIABLES:
+        upper = name.upper()
+        if upper.startswith(PREFIX) and upper not in OTHER_VARIABLES and not service_link(upper):
             keys = nested(schema, name[len(PREFIX) :], value, name, problems)
             _merge(merged, keys, origins, name)
     _merge(merged, overrides, origins, "arguments")

@@ -137,6 +137,7 @@ def _pod_spec(scope: MonitoringScope, job: Job) -> dict[str, Any]:
         container["envFrom"] = [{"secretRef": {"name": name}} for name in k8s.env_from_secrets]
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
+        "enableServiceLinks": False,  # no TRAINSMART_SERVICE_HOST & co. in the environment
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,

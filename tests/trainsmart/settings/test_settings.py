@@ -315,3 +315,37 @@ def test_the_service_scope_checks_its_section_and_leaves_the_others(tmp_path: Pa
     assert message == (
         "serving.prot: unknown setting (did you mean serving.port?) [TRAINSMART_SERVING__PROT]"
     )
+
+
+KUBERNETES_LINKS = {
+    "TRAINSMART_SERVICE_HOST": "10.0.0.7",
+    "TRAINSMART_SERVICE_PORT": "3000",
+    "TRAINSMART_SERVICE_PORT_HTTP": "3000",
+    "TRAINSMART_PORT": "tcp://10.0.0.7:3000",
+    "TRAINSMART_PORT_3000_TCP": "tcp://10.0.0.7:3000",
+    "TRAINSMART_PORT_3000_TCP_PROTO": "tcp",
+    "TRAINSMART_PORT_3000_TCP_PORT": "3000",
+    "TRAINSMART_PORT_3000_TCP_ADDR": "10.0.0.7",
+    "TRAINSMART_MONITOR_SERVICE_HOST": "10.0.0.8",
+    "TRAINSMART_MONITOR_PORT_9108_TCP_ADDR": "10.0.0.8",
+}
+
+
+def test_kubernetes_service_links_are_not_taken_for_settings(tmp_path: Path) -> None:
+    """A pod gets these for the Services named trainsmart and trainsmart-monitor (unless it
+    sets enableServiceLinks: false): they must not stop it, and real settings that end in
+    _PORT still count."""
+    environ = {**KUBERNETES_LINKS, "TRAINSMART_SERVING__PORT": "3100"}
+    settings = load(Settings, None, environ=environ, data_dir=tmp_path)
+    assert settings.serving.port == 3100
+    refused_typo = {**KUBERNETES_LINKS, "TRAINSMART_SERVING__PROT": "3100"}
+    with pytest.raises(ConfigError, match=r"serving\.prot: unknown setting"):
+        load(Settings, None, environ=refused_typo, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("variable", ["TRAINSMART_DATA_DIR", "TRAINSMART_MODEL_STORE"])
+def test_an_empty_folder_setting_is_refused_not_taken_for_the_working_directory(
+    tmp_path: Path, variable: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"is empty; name a folder"):
+        load(Settings, None, environ={variable: ""})
