@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,11 +99,10 @@ def test_models_show_prints_the_report_path(
     assert f"report: {bundle.report_path}" in result.output
 
 
-def test_write_report_renders_tuning_and_cv_quickly(champion: TrainOutcome, tmp_path: Path) -> None:
+def test_write_report_renders_tuning_and_cv(champion: TrainOutcome, tmp_path: Path) -> None:
     trained = champion.trained
     classes = trained.contract.classes
     counts = [[5, 1], [2, 7]] if len(classes) == 2 else np.eye(len(classes), dtype=int).tolist()
-    started = time.perf_counter()
     path = write_report(
         tmp_path,
         ReportContent(
@@ -124,7 +122,6 @@ def test_write_report_renders_tuning_and_cv_quickly(champion: TrainOutcome, tmp_
             serving_variant="fp32",
         ),
     )
-    assert time.perf_counter() - started < 1.0
     assert path == tmp_path / "report" / "report.md"
     text = path.read_text()
     assert text.startswith("# demo:v9\n")
