@@ -54,7 +54,7 @@ class Child:
             return ""
 
 
-def _spawn(
+def spawn(
     name: str,
     command: list[str],
     env: dict[str, str],
@@ -62,6 +62,7 @@ def _spawn(
     url: str,
     cwd: Path = ROOT,
 ) -> Child:
+    """``command`` in its own session, output appended to ``log_path``, at ``url``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -99,9 +100,7 @@ def start_service(
 ) -> Child:
     """``bentoml serve SERVICE`` on 127.0.0.1:``port``."""
     command = service_command("127.0.0.1", port, service)
-    return _spawn(
-        service.split(":")[-1].lower(), command, env, log_path, f"http://127.0.0.1:{port}"
-    )
+    return spawn(service.split(":")[-1].lower(), command, env, log_path, f"http://127.0.0.1:{port}")
 
 
 def start_bento(env: dict[str, str], port: int, log_path: Path, tag: str) -> Child:
@@ -111,14 +110,14 @@ def start_bento(env: dict[str, str], port: int, log_path: Path, tag: str) -> Chi
     command = [
         sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    return _spawn("bento", command, env, log_path, f"http://127.0.0.1:{port}", log_path.parent)
+    return spawn("bento", command, env, log_path, f"http://127.0.0.1:{port}", log_path.parent)
 
 
 def start_monitor(env: dict[str, str], port: int, log_path: Path) -> Child:
     """``trainsmart monitor`` with its metrics on 127.0.0.1:``port``."""
     env = {**env, "TRAINSMART_MONITORING__PORT": str(port)}
     command = [sys.executable, "-m", "apps.cli.main", "monitor"]
-    return _spawn("monitor", command, env, log_path, f"http://127.0.0.1:{port}")
+    return spawn("monitor", command, env, log_path, f"http://127.0.0.1:{port}")
 
 
 def wait_http(child: Child, path: str, timeout_s: float = 120.0) -> None:

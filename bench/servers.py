@@ -20,14 +20,13 @@ Example::
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.launch import ROOT, Child, child_env, free_port, start_service, wait_http
+from apps.launch import Child, child_env, free_port, spawn, start_service, wait_http
 from bench.echo_service import WORKERS_ENV
 from trainsmart.registry import InputContract
 
@@ -47,18 +46,7 @@ class ServerSpec:
 
 
 def _spawn(name: str, command: list[str], port: int, log: Path) -> Child:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=child_env(None),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return Child(name, process, log, f"http://127.0.0.1:{port}")
+    return spawn(name, command, child_env(None), log, f"http://127.0.0.1:{port}")
 
 
 def handwritten(model: Path, contract: InputContract) -> ServerSpec:
