@@ -13,6 +13,12 @@
    streams, and `/predict` latency while drift checks run (bench/drift.py).
 6. Compression: every variant of both models, the served one vs PyTorch eager, what
    pruning buys, achieved vs attainable compute (bench/compression.py).
+7. Drift that hurts: label-free performance estimation (CBPE) and the harm policy against
+   the realized accuracy on real shifts, tuning vs held-out scenarios (bench/harm.py).
+8. /explain: SHAP latency per row (bench/explain.py).
+9. Distillation against pruning at similar FLOPs on digits (bench/distill.py).
+10. A K-fold ensemble against the single model (bench/ensemble.py).
+11. Training the digits CNN on CUDA and on the CPU (bench/gpu_train.py; CUDA where present).
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ from apps.launch import child_env, free_port, start_service, wait_http
 from apps.settings import load_settings
 from bench.cache import cache_latencies, cache_table, local_redis
 from bench.compression import compression_section
+from bench.distill import section as distill_section
 from bench.drift import serving_during_checks, speed_section, validity_section
+from bench.ensemble import section as ensemble_section
+from bench.explain import section as explain_section
+from bench.gpu_train import section as gpu_train_section
+from bench.harm import section as harm_section
 from bench.http import inputs, serving_section
 from bench.latency import Latency, model_latencies
 from bench.measure import Plan
@@ -174,6 +185,11 @@ def main() -> None:
         service.stop()
     sections += [speed_section(), validity_section(), during]
     sections.append(compression_section(workdir / "compression"))
+    sections.append(harm_section())
+    sections.append(explain_section(config))
+    sections.append(distill_section(workdir / "distill"))
+    sections.append(ensemble_section(workdir / "ensemble"))
+    sections.append(gpu_train_section(workdir / "gpu_train"))
     print(write_report(args.out, sections))
     print(f"written to {args.out}")
 

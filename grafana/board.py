@@ -27,6 +27,7 @@ from panels import (
     Grid,
     alertlist,
     bargauge,
+    colored,
     dashed,
     sel,
     stat,
@@ -112,25 +113,32 @@ def drift_panels(grid: Grid) -> None:
     )
     grid.add(p, 12, 8)
     p = table(
-        "Feature drift scores (last window)",
-        "Evidently's statistic per feature. K-S and chi-square give p-values (lower is more "
-        "drift: sorted first); distance methods (psi, wasserstein, jensenshannon) grow with "
-        "drift. monitoring.drift_methods picks the method per feature.",
-        [target(m("trainsmart_feature_drift_score", FEAT), table=True)],
-        "score",
-        hide=["job", "instance"],
+        "Most drifted features (last window)",
+        "Each feature's drift against its threshold, oriented alike for every method: "
+        "threshold / p-value for p-value tests (K-S, chi-square, Z), distance / threshold "
+        "for distances (PSI, Wasserstein, Jensen-Shannon); 1 is the threshold, at or above "
+        "it the feature drifted (red). Sorted most drifted first. Raw scores and thresholds: "
+        "trainsmart_feature_drift_score and trainsmart_feature_drift_threshold.",
+        [target(m("trainsmart_feature_drift_severity", FEAT), table=True)],
+        "severity",
+        hide=["job", "instance", "model"],
+        desc=True,
+        **colored((None, "green"), (1, "red")),
     )
     grid.add(p, 8, 10)
     p = timeseries(
-        "Feature drift scores over time",
-        "The same statistic per feature and window; pick features with the feature variable.",
+        "Feature drift severity over time",
+        "The same oriented statistic per feature and window (1, dashed, is the threshold); "
+        "pick features with the feature variable.",
         [
             target(
-                f"max by (model, feature) ({m('trainsmart_feature_drift_score', FEAT)})",
+                f"max by (model, feature) ({m('trainsmart_feature_drift_severity', FEAT)})",
                 "{{feature}}",
             )
         ],
         "short",
+        min=0,
+        **dashed((None, "green"), (1, "red")),
     )
     grid.add(p, 10, 10)
     p = alertlist(
@@ -194,6 +202,88 @@ def drift_panels(grid: Grid) -> None:
         },
     ]
     grid.add(p, 6, 8)
+
+
+def harm_panels(grid: Grid) -> None:
+    grid.row("Harm: drift weighted by importance, estimated performance (monitor)")
+    p = timeseries(
+        "Importance-weighted drift share",
+        "Permutation importance of the drifted features over that of all compared features "
+        "(the version's metrics.json), beside the unweighted share of drifted features. A "
+        "shift of the features the model relies on weighs most; one of features it ignores, "
+        "little. Versions without importance (older bundles, image models) have no weighted "
+        "line. 0.5 (dashed) is the TrainsmartImportantFeaturesDrifted alert.",
+        [
+            target(
+                f"max by (model, version) ({m('trainsmart_weighted_drift_share')})",
+                "{{version}} weighted by importance",
+            ),
+            target(f"max by (model) ({m('trainsmart_drift_share')})", "{{model}} unweighted"),
+        ],
+        "percentunit",
+        min=0,
+        max=1,
+        **dashed((None, "green"), (0.5, "red")),
+    )
+    grid.add(p, 12, 8)
+    p = state_timeline(
+        "Drifted features per window",
+        "Evidently's per-feature verdict (trainsmart_feature_drifted, 0 or 1) in each window, "
+        "whatever the method (p-value or distance); pick features with the feature variable.",
+        [
+            target(
+                f"max by (model, feature) ({m('trainsmart_feature_drifted', FEAT)})",
+                "{{feature}}",
+            )
+        ],
+    )
+    grid.add(p, 12, 8)
+    p = timeseries(
+        "Estimated vs realized metric",
+        "The last window's metric estimated without labels from the calibrated probabilities "
+        "(CBPE) with its 95% band (dotted), the harm threshold (the version's test metric "
+        "minus monitoring.estimated_drop, dashed: below it the window counts as estimated "
+        "harm, the TrainsmartEstimatedHarm alert), and the realized metric on the latest "
+        "rows labelled through /feedback (lags: labels arrive later).",
+        [
+            target(
+                f"max by (model, version, metric) ({m('trainsmart_estimated_metric')})",
+                "{{version}} estimated {{metric}}",
+            ),
+            target(
+                f"max by (model, version, metric) ({m('trainsmart_estimated_metric_lower')})",
+                "{{version}} {{metric}} band low",
+            ),
+            target(
+                f"max by (model, version, metric) ({m('trainsmart_estimated_metric_upper')})",
+                "{{version}} {{metric}} band high",
+            ),
+            target(
+                f"max by (model, version, metric) ({m('trainsmart_estimated_metric_threshold')})",
+                "{{version}} {{metric}} harm threshold",
+            ),
+            target(
+                f"max by (model, version, metric) ({m('trainsmart_live_metric')})",
+                "{{version}} realized {{metric}} (feedback labels)",
+            ),
+        ],
+        "percentunit",
+    )
+    p["fieldConfig"]["overrides"] = [
+        line_style("band (low|high)", "dot"),
+        line_style("harm threshold", "dash"),
+    ]
+    grid.add(p, 24, 9)
+
+
+def line_style(name_regex: str, style: str) -> dict[str, Any]:
+    """An override drawing the series whose name matches ``name_regex`` dotted or dashed."""
+    return {
+        "matcher": {"id": "byRegexp", "options": f".*{name_regex}.*"},
+        "properties": [
+            {"id": "custom.lineStyle", "value": {"fill": style, "dash": [4, 4]}},
+        ],
+    }
 
 
 def serving_panels(grid: Grid) -> None:
@@ -524,6 +614,7 @@ def markers() -> list[dict[str, Any]]:
 def build() -> dict[str, Any]:
     grid = Grid()
     drift_panels(grid)
+    harm_panels(grid)
     serving_panels(grid)
     lifecycle_panels(grid)
     return {

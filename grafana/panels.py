@@ -105,10 +105,26 @@ def stat(
     return p
 
 
+def colored(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    """Field defaults colouring a table cell's background by ``steps``."""
+    return {
+        "thresholds": threshold_steps(*steps),
+        "custom": {"cellOptions": {"type": "color-background"}},
+    }
+
+
 def table(
-    title: str, description: str, targets: list[dict[str, Any]], value: str, hide: list[str]
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    value: str,
+    hide: list[str],
+    desc: bool = False,
+    **defaults: Any,
 ) -> Panel:
+    """One row per series; sorted on ``value`` (ascending unless ``desc``)."""
     p = panel("table", title, description, targets)
+    p["fieldConfig"]["defaults"] = dict(defaults)
     p["transformations"] = [
         {
             "id": "organize",
@@ -118,7 +134,7 @@ def table(
             },
         }
     ]
-    p["options"] = {"showHeader": True, "sortBy": [{"displayName": value, "desc": False}]}
+    p["options"] = {"showHeader": True, "sortBy": [{"displayName": value, "desc": desc}]}
     return p
 
 

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 BOARD = HERE / "dashboards" / "trainsmart.json"
 PANELS = (
     "Share of drifted features",
-    "Feature drift scores over time",
+    "Feature drift severity over time",
     "Prediction drift score",
     "Requests per second",
     "Latency p50 / p99",

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from monitoring.drift.gauges import FeatureDriftGauges
 from monitoring.drift.results import DriftResult
+from monitoring.estimate.metrics import EstimateMetrics
 from trainsmart.state.jobs import JobStatus
 
 
@@ -30,13 +32,8 @@ class MonitorMetrics:
             ["model"],
             registry=registry,
         )
-        self.feature_drift_score = Gauge(
-            "trainsmart_feature_drift_score",
-            "Evidently's drift statistic per feature in the last window "
-            "(a p-value for K-S and chi-square: lower means more drift).",
-            ["model", "feature"],
-            registry=registry,
-        )
+        # per feature {model, version, feature, method} and the weighted share (issue K)
+        self.features = FeatureDriftGauges(registry)
         self.dataset_drift = Gauge(
             "trainsmart_dataset_drift",
             "1 if Evidently flagged dataset drift in the last window, else 0.",
@@ -116,16 +113,18 @@ class MonitorMetrics:
         )
         for status in JobStatus:
             self.retrain_jobs.labels(status=status.value)
+        self.estimates = EstimateMetrics(registry)  # trainsmart_estimated_metric* (issue K)
         # retraining, webhook and rollback (issue E): see the block at the end of the class
         self._init_retrain_metrics(registry)
 
-    def observe(self, model: str, result: DriftResult, now: float | None = None) -> None:
-        """Record one window's drift result for ``model``."""
+    def observe(
+        self, model: str, result: DriftResult, now: float | None = None, version: str = ""
+    ) -> None:
+        """Record one window's drift result for ``model`` (served by ``version``)."""
         self.drift_share.labels(model=model).set(result.drift_share)
         self.dataset_drift.labels(model=model).set(1.0 if result.dataset_drift else 0.0)
         self.window_rows.labels(model=model).set(result.rows)
-        for feature, drift in result.features.items():
-            self.feature_drift_score.labels(model=model, feature=feature).set(drift.score)
+        self.features.observe(model, version, result)
         for feature, quality in result.quality.items():
             counts = {
                 "missing": quality.missing,

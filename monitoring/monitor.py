@@ -29,11 +29,13 @@ from monitoring.drift.options import DriftOptions
 from monitoring.drift.results import DriftResult
 from monitoring.drift.window import WindowCheck
 from monitoring.errors import MonitoringError
+from monitoring.estimate.window import WindowEstimator
 from monitoring.judge.live import live_metrics
 from monitoring.leader import Leadership
 from monitoring.metrics import MonitorMetrics
 from monitoring.records.journal import DriftJournal, VersionCursor, WindowResult
 from monitoring.records.reports import ReportStore
+from monitoring.retrain.harm import HarmRule
 from monitoring.retrain.policy import RetrainPolicy
 from monitoring.retrain.supervisor import RetrainSupervisor
 from monitoring.runners.base import JobRunner
@@ -74,8 +76,10 @@ class Monitor:
         self.clock = clock
         self.journal = DriftJournal(scope.paths.monitoring, self.model, DriftCursors(jobs.db))
         min_labels = self.config.min_labelled_rows
+        self.harm = HarmRule.from_settings(self.config)  # drift, estimated harm or both
+        self.estimator = WindowEstimator(self.model, metrics.estimates, self.config)
         self.policy = RetrainPolicy(
-            self.config.consecutive_windows,
+            self.harm.windows(self.config.consecutive_windows),
             self.config.cooldown_s,
             scope.retrain.min_labelled_rows if min_labels is None else min_labels,
         )
@@ -189,6 +193,7 @@ class Monitor:
         )
         self.detector = DriftDetector(bundle.reference(), contract, options)
         self.window_check = WindowCheck(self.detector, bundle, self.reports, self.config)
+        self.estimator.switch(bundle)
         self.contract = contract
         self.version = version
         self.cursor = self.journal.resume(version)
@@ -231,7 +236,9 @@ class Monitor:
 
     def _record_window(self, version: str, rows: list[Any], drift: DriftResult) -> WindowResult:
         now = self.clock()
-        triggered = self.policy.observe(version, drift.dataset_drift, now)
+        found = self.estimator.run(rows)
+        drifted = drift.dataset_drift
+        triggered, verdict = self.harm.observe(self.policy, version, drifted, found, now)
         job, note = self.supervisor.on_drift() if triggered else (None, None)
         if job is not None:
             self.policy.reset(self.version)  # the next trigger needs K fresh drifted windows
@@ -247,13 +254,15 @@ class Monitor:
             drift=drift,
             job_id=None if job is None else job.id,
             retrain=note,
+            estimate=None if found is None else found.to_dict(),
+            decision=verdict.reason,
         )
         self.journal.append({**result.to_dict(), "streak": self.policy.streak})
         self.cursor = VersionCursor(
             after_id=rows[-1].id, windows=self.cursor.windows + 1, streak=self.policy.streak
         )
         self.journal.save(version, self.cursor)
-        self.metrics.observe(self.model, drift, now)
+        self.metrics.observe(self.model, drift, now, version=version)
         log.info(
             "%s:%s window %d: drift share %.2f, dataset drift %s%s",
             self.model,

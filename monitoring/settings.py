@@ -47,7 +47,8 @@ class MonitoringSettings(Section):
     """Build the full Evidently report for every window, not only drifted ones (costs
     about 1-2 s per window)."""
     consecutive_windows: PosInt = 2
-    """Dataset drift in this many consecutive windows triggers a retrain."""
+    """Dataset drift in this many consecutive windows triggers a retrain (with trigger:
+    drift; the other triggers count estimated_windows)."""
     cooldown_s: Annotated[float, Field(ge=0.0)] = 600.0
     """No new retrain within this many seconds of the last one's start."""
     retrain_enabled: bool = True
@@ -101,6 +102,22 @@ class MonitoringSettings(Section):
     """Roll back when the new champion's live metric is worse than the previous one's by
     more than this, in the live metric's units: accuracy (0.02 = 2 points) or, for
     regression, mean absolute error in the target's units."""
+
+    # -- retrain on estimated harm, not on drift alone (issue K) --------------------------
+    trigger: Literal["drift", "estimated_harm", "both"] = "drift"
+    """What makes a window count towards a retrain: 'drift', dataset drift
+    (consecutive_windows in a row); 'estimated_harm', the window's metric estimated
+    without labels (CBPE on the calibrated probabilities) below the version's test metric
+    minus estimated_drop (estimated_windows in a row); 'both', drift AND estimated harm in
+    the same window (estimated_windows in a row): drift that hurts. Versions without
+    calibration.json fall back to the drift rule."""
+    estimated_metric: Literal["accuracy", "roc_auc"] = "accuracy"
+    """The estimated metric the harm rule compares (both are estimated and exported)."""
+    estimated_drop: Annotated[float, Field(ge=0.0)] = 0.02
+    """Estimated harm: the estimate is below the version's test metric
+    (metrics.json "serving") minus this (0.02 = 2 points)."""
+    estimated_windows: PosInt = 2
+    """Consecutive windows of estimated harm (with 'both': also drifted) that trigger."""
 
     @model_validator(mode="after")
     def _lease_outlives_a_check(self) -> MonitoringSettings:

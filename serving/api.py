@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.admin import add_admin_routes
+from serving.explain import add_explain_route
 from serving.http import (
     API_KEY_AUTH,
     ErrorResponse,
@@ -229,6 +230,7 @@ def create_api(get_predictor: Callable[[], Predictor]) -> FastAPI:
         "/feedback", Predictor.feedback, FeedbackRequest, FeedbackResponse,
         "Record the true label (class or value) of a served row",
     )  # fmt: skip
+    add_explain_route(app, get_predictor, PredictRequest)  # POST /explain (serving/explain.py)
     add_v2_routes(app, get_predictor)
     add_admin_routes(app, get_predictor)
     document_api_keys(app)

@@ -12,6 +12,7 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+EXPLAIN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ServingMetrics:
@@ -108,6 +109,20 @@ class ServingMetrics:
             "by the call's row count: serving.device, serving.gpu_min_rows). Counted only by "
             "workers holding a CUDA session; without one every row runs on the CPU.",
             ["model", "device"],
+            registry=registry,
+        )
+        self.explain_requests = Counter(  # POST /explain (serving/explain.py)
+            "trainsmart_explain_requests",
+            "POST /explain requests, by model, version ('-' when the request named none that "
+            "is loaded) and status code.",
+            ["model", "version", "status"],
+            registry=registry,
+        )
+        self.explain_duration = Histogram(
+            "trainsmart_explain_duration_seconds",
+            "Time to answer a POST /explain request (any status), by model and version.",
+            ["model", "version"],
+            buckets=EXPLAIN_BUCKETS,
             registry=registry,
         )
         self._served: dict[str, set[str]] = {}

@@ -116,11 +116,11 @@ def device_for(rows: int, min_rows: int | None) -> str:
 
 def gpu_source(bundle: Bundle) -> Path:
     """The float32 graph CUDA runs: model.onnx when the served variant is float32 (fp32,
-    pruned_fp32), else the bundle's fp32 reference (int8 and fp16 variants were chosen
+    pruned_fp32, distilled), else the bundle's fp32 reference (int8 and fp16 variants were chosen
     for the hardware training measured on; their precisions on a GPU are measured here)."""
     variant = bundle.lineage().serving_variant
     reference = bundle.path / FP32_REFERENCE
-    if variant.endswith("fp32") or not reference.is_file():
+    if variant.endswith("fp32") or variant == "distilled" or not reference.is_file():
         return bundle.model_path
     return reference
 

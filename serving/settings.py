@@ -85,6 +85,25 @@ class ServingSettings(Section):
     max_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
     """How long a batch waits for more rows before it runs (0: never waits; a batch is
     whatever queued while the previous call ran)."""
+    explain_max_rows: PosInt = 16
+    """Most rows one POST /explain takes (each costs hundreds of model calls); more: 413."""
+    explain_timeout_s: Annotated[float, Field(gt=0.0)] = 10.0
+    """Seconds an /explain request may take (waiting for a free explain thread included);
+    past it the answer is 503 and the computation stops at its next model call. A
+    version's first /explain in a worker also imports shap, reads its reference sample and
+    compiles shap's kernels (seconds, once): if that is not done in time the answer is 503
+    with Retry-After and the preparation goes on. Keep it below BentoML's request timeout
+    (30 s)."""
+    explain_background_rows: PosInt = 100
+    """Rows of the version's reference sample that masked features are drawn from (the
+    base value is the mean output over them); each costs one model row per evaluation."""
+    explain_max_evals: PosInt = 500
+    """Model evaluations per row for the sampled explainers (tables over 10 features:
+    permutations; images: the partition of pixel blocks); tables up to 10 features are
+    explained exactly (2**features evaluations)."""
+    explain_concurrency: PosInt = 1
+    """Explanations computed at once per worker, each in its own thread off the event
+    loop; others wait for a thread (the wait counts against explain_timeout_s)."""
 
     shadow_queue_size: PosInt = 1000
     """Requests waiting to be mirrored to a shadow candidate, per worker. When the candidate

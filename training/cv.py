@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,8 @@ class Fold:
     best_epoch: int
     statistics: dict[str, list[float]] = field(default_factory=dict)
     """The fold's fitted preprocessing statistics (median, mean, std, mode)."""
+    fitted: Any = None
+    """``keep_models=True``: (FitResult, InputContract) of the fold (training.ensemble)."""
 
 
 @dataclass
@@ -89,8 +92,10 @@ def cross_validate(
     *,
     dataset: Dataset | None = None,
     progress: bool = False,
+    keep_models: bool = False,
 ) -> CVResult:
-    """Train and score the configured model on ``k`` stratified folds (seed: data.seed)."""
+    """Train and score the configured model on ``k`` stratified folds (seed: data.seed);
+    ``keep_models`` keeps each fold's fit and contract (``Fold.fitted``, for an ensemble)."""
     # lazy: scikit-learn takes ~0.6 s to import
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -146,6 +151,7 @@ def cross_validate(
                 metrics=evaluate(contract, target.iloc[test_rows].tolist(), proba),
                 best_epoch=result.best_epoch,
                 statistics=preprocessor.statistics(),
+                fitted=(result, contract) if keep_models else None,
             )
         )
     return CVResult(folds)

@@ -108,3 +108,21 @@ def predictions_figure(
     ax.set_title(f"predictions ({variant or 'serving'}, test split)")
     ax.grid(alpha=0.3)
     return figure
+
+
+def importance_figure(ranked: Sequence[tuple[str, float, float]], metric: str) -> Figure:
+    """Permutation importance as horizontal bars (most important on top) with the std over
+    the repeats as error bars; ``ranked`` is (feature, mean, std), most important first."""
+    shown = list(ranked)[:30]
+    figure = new_figure(7.0, 1.2 + 0.3 * max(len(shown), 1))
+    ax = figure.subplots()
+    names = [name for name, _, _ in reversed(shown)]
+    means = [mean for _, mean, _ in reversed(shown)]
+    stds = [std for _, _, std in reversed(shown)]
+    ax.barh(names, means, xerr=stds, color="tab:blue", ecolor="black", capsize=3)
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel(f"drop of {metric} when the column is shuffled")
+    more = f" (top {len(shown)} of {len(ranked)})" if len(ranked) > len(shown) else ""
+    ax.set_title(f"permutation importance, test split{more}")
+    ax.grid(axis="x", alpha=0.3)
+    return figure

@@ -27,6 +27,7 @@ import trainsmart
 from training.data import Dataset
 from training.settings import TrainingScope
 from training.staging import Staged, stage_model, write_staged_report
+from training.tracking import training_run
 from training.train import Extra, TrainedModel, train_model
 from trainsmart.registry.bundle import Bundle, Lineage
 from trainsmart.registry.store import Registry
@@ -69,13 +70,16 @@ def register_staged(
     trigger: str = "manual",
     job_id: int | None = None,
     tuning: dict[str, Any] | None = None,
+    ensemble: dict[str, Any] | None = None,
+    tracking: dict[str, str] | None = None,
 ) -> Bundle:
-    """Register the bundle files written by :func:`training.staging.stage_model`."""
+    """Register the bundle files written by :func:`training.staging.stage_model`
+    (``ensemble``: the lineage's record of a k-fold ensemble, training.ensemble)."""
     trained = staged.trained
     lineage = Lineage(
         dataset_fingerprint=trained.dataset.fingerprint(),
         parent_version=parent_version,
-        hyperparameters=settings.training.model_dump(mode="json"),
+        hyperparameters=settings.training.model_dump(mode="json", exclude={"tracking"}),
         code_version=code_version(),
         trigger=trigger,
         job_id=job_id,
@@ -83,6 +87,8 @@ def register_staged(
         framework=trained.framework,
         serving_variant=staged.serving_variant,
         tuning=tuning or {},
+        ensemble=ensemble or {},
+        tracking=tracking or {},  # the experiment-tracking run (training.tracking)
     )
     version = next_version(registry.versions(settings.model_name))
     stale = staged.report_version != version
@@ -121,8 +127,11 @@ def train_and_register(
     The new version is not promoted; that is the caller's decision. ``extra_metrics``
     (e.g. ``{"cv": ...}`` from :mod:`training.cv`) is stored in the bundle's metrics.json.
     """
-    trained = train_model(settings, dataset=dataset, extra=extra, progress=progress)
-    with tempfile.TemporaryDirectory(prefix="trainsmart-staging-") as tmp:
+    run = training_run(settings, trigger=trigger, parent_version=parent_version, tuning=tuning)
+    with run, tempfile.TemporaryDirectory(prefix="trainsmart-staging-") as tmp:
+        trained = train_model(
+            settings, dataset=dataset, extra=extra, progress=progress, on_epoch=run.epoch
+        )
         staged = stage_model(
             settings,
             trained,
@@ -130,6 +139,7 @@ def train_and_register(
             reference_frame=reference_frame,
             extra_metrics=extra_metrics,
         )
+        run.staged(staged)
         bundle = register_staged(
             settings,
             registry,
@@ -138,5 +148,7 @@ def train_and_register(
             trigger=trigger,
             job_id=job_id,
             tuning=tuning,
+            tracking=run.link(),
         )
+        run.registered(bundle)
     return TrainOutcome(bundle, staged.metrics, trained.model, trained, staged.serving_variant)

@@ -8,6 +8,8 @@
       curves.png     train/validation loss and validation accuracy per epoch, best epoch marked
       confusion.png  the serving variant's confusion matrix on the test split (classification)
       predictions.png  predicted against true values on the test split (regression)
+      roc.png, pr.png  ROC and precision-recall curves, one-vs-rest (classification)
+      importance.png   permutation importance with its std (tabular models; metrics.json)
 
 Example::
 
@@ -32,7 +34,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training.compress.table import variants_markdown
-from training.figures import confusion_figure, curves_figure, predictions_figure, save_figure
+from training.figures import (
+    confusion_figure,
+    curves_figure,
+    importance_figure,
+    predictions_figure,
+    save_figure,
+)
+from training.importance import importance_markdown, top_features
+from training.roc_pr import roc_pr_markdown, save_roc_pr
 
 if TYPE_CHECKING:
     from training.frameworks.base import FitResult
@@ -42,6 +52,7 @@ REPORT_FILE = "report.md"
 CURVES_FILE = "curves.png"
 CONFUSION_FILE = "confusion.png"
 PREDICTIONS_FILE = "predictions.png"
+IMPORTANCE_FILE = "importance.png"
 METRIC_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc", "rows")
 REGRESSION_COLUMNS = ("mse", "rmse", "mae", "r2", "rows")
 VARIANTS = ("torch", "keras", "fp32", "serving")
@@ -69,6 +80,8 @@ class ReportContent:
     """(true, predicted) test values of a regression model; None for a classifier. A
     regression report has no classes, confusion, per-class or balance sections; its
     class_balance holds the target's mean, std, min and max per split instead."""
+    scores: tuple[Sequence[str], Sequence[Sequence[float]]] | None = None
+    """(true labels, test probabilities) of a classifier: roc.png, pr.png (None: none)."""
 
 
 def write_report(folder: Path, content: ReportContent, *, figures: bool = True) -> Path:
@@ -81,6 +94,10 @@ def write_report(folder: Path, content: ReportContent, *, figures: bool = True) 
     confusion = content.confusion
     out = Path(folder) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
+    importance = content.metrics.get("importance")
+    if figures and top_features(importance):  # importance.png: permutation importance
+        metric = str((importance or {}).get("metric", "score"))
+        save_figure(importance_figure(top_features(importance), metric), out / IMPORTANCE_FILE)
     if content.regression is not None:
         if figures:
             save_figure(curves_figure(content.fit), out / CURVES_FILE)
@@ -102,6 +119,7 @@ def write_report(folder: Path, content: ReportContent, *, figures: bool = True) 
         save_figure(
             confusion_figure(confusion, classes, content.serving_variant), out / CONFUSION_FILE
         )
+        save_roc_pr(out, content.scores, classes, content.serving_variant)  # roc.png, pr.png
     path = out / REPORT_FILE
     path.write_text(render_markdown(replace(content, classes=classes)), encoding="utf-8")
     return path
@@ -152,6 +170,7 @@ def render_markdown(content: ReportContent) -> str:
         shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics["latency_ms"].items())
         lines += ["", f"ONNX Runtime latency (ms, median): {shown}."]
     lines.append("")
+    lines += importance_markdown(metrics.get("importance"), IMPORTANCE_FILE)
     if c.regression is not None:
         lines += [
             "## Predictions (serving variant, test split)",
@@ -183,6 +202,7 @@ def render_markdown(content: ReportContent) -> str:
         f"![confusion matrix]({CONFUSION_FILE})",
         "",
     ]
+    lines += roc_pr_markdown(c.scores, classes)
 
     return "\n".join([*lines, *_appendix(tuning, cv)])
 

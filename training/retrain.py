@@ -44,6 +44,7 @@ from training.onnx_parity import onnx_predict
 from training.pipeline import register_staged
 from training.settings import TrainingScope
 from training.staging import stage_model
+from training.tracking import RetrainRun, retrain_run
 from training.train import train_model
 from trainsmart.errors import RegistryError, TrainingError
 from trainsmart.registry.contract import InputContract
@@ -127,7 +128,22 @@ def run_retrain(
     job_id: int | None = None,
     progress: bool = False,
 ) -> RetrainOutcome:
-    """Train a challenger on recent labelled traffic; register and promote it if it wins."""
+    """Train a challenger on recent labelled traffic; register and promote it if it wins.
+    Tracked as one run (training.tracking) carrying the job's trigger and the verdict."""
+    with retrain_run(settings, input_log.db, job_id) as run:
+        outcome = _retrain(settings, registry, input_log, run, job_id, progress)
+        run.verdict(outcome.to_dict(), registry)
+        return outcome
+
+
+def _retrain(
+    settings: TrainingScope,
+    registry: Registry,
+    input_log: InputLog,
+    run: RetrainRun,
+    job_id: int | None,
+    progress: bool,
+) -> RetrainOutcome:
     name = settings.model_name
     cfg = settings.training.retrain
     champion = registry.production(name)
@@ -185,6 +201,7 @@ def run_retrain(
             cfg.recent_weight,
         ),
         progress=progress,
+        on_epoch=run.epoch,
     )
     trained.rows["holdout"] = len(holdout_pos)
     test = trained.splits.test
@@ -195,6 +212,7 @@ def run_retrain(
     outcome.rows["test"] = len(test_frame)
     with tempfile.TemporaryDirectory(prefix="trainsmart-challenger-") as tmp:
         staged = stage_model(settings, trained, Path(tmp), reference_frame=reference)
+        run.staged(staged)
         champ = (champion_bundle.model_path, champion_contract)
         chall = (staged.model_path, trained.contract)
         outcome.champion_metrics = evaluate_onnx(*champ, holdout_frame, holdout_labels)
@@ -212,6 +230,7 @@ def run_retrain(
             parent_version=champion,
             trigger="retrain",
             job_id=job_id,
+            tracking=run.link(),
         )
     actor = f"retrain-job:{job_id}"
     try:

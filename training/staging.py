@@ -8,8 +8,10 @@
       variants/fp32.onnx  the reference: the fp32 export after ONNX Runtime's optimisations
       contract.json
       metrics.json        {"torch"|"keras"|"fp32"|"serving": test metrics, "validation": ...,
-                           "latency_ms": ..., "variants": {"selection": ..., "table": [...]}}
+                           "latency_ms": ..., "variants": {"selection": ..., "table": [...]},
+                           "importance": permutation importance (training/importance.py)}
       reference.parquet   at most data.reference_size raw input rows
+      calibration.json    classifiers: model.onnx's probability calibration (calibration.py)
       report/             report.md, curves.png, confusion.png (see training.report)
 
 The other variants are built and measured in a temporary folder and left out of the
@@ -27,8 +29,10 @@ from typing import Any
 
 import pandas as pd
 
+from training.calibration import calibrate_staged
 from training.compress.build import Compression, compress
 from training.frameworks import get_framework
+from training.importance import importance_section
 from training.metrics import confusion, evaluate, per_class_metrics
 from training.onnx_parity import check_parity, onnx_predict, parity_sample
 from training.report import ReportContent, write_report
@@ -125,9 +129,14 @@ def stage_model(
             for name, path in result.paths.items():
                 shutil.copyfile(path, variants / f"{name}.onnx")
     gap = max(gap, parity(fp32))  # the optimised fp32 that the bundle keeps
+    calibrate_staged(trained, staging, settings.training.calibration)  # calibration.json
     metrics = staged_metrics(
         trained, result, evaluate(contract, y_test, trained.predict_proba(x_test))
     )
+    if settings.training.importance_repeats:  # of the served variant, on the test split
+        metrics["importance"] = importance_section(
+            staging / MODEL_FILE, x_test, y_test, contract, settings
+        )
     for section, values in (extra_metrics or {}).items():
         metrics[section] = dict(values)
     (staging / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2))
@@ -218,6 +227,7 @@ def write_staged_report(
         cv=staged.cv if staged.cv is not None else staged.metrics.get("cv"),
         serving_variant=staged.serving_variant,
         regression=([float(v) for v in y_test], proba.reshape(-1).tolist()) if regression else None,
+        scores=None if regression else ([str(v) for v in y_test], proba.tolist()),
     )
     path = write_report(staged.path, content, figures=figures)
     staged.report_version = version

@@ -22,7 +22,7 @@ import click
 import yaml
 
 from apps.cli.context import AppContext, TrainsmartGroup
-from apps.cli.crossval import run_cross_validation
+from apps.cli.crossval import run_cross_validation, run_ensemble
 from apps.cli.demo import demo
 from apps.cli.gpu import gpu
 from apps.cli.models import jobs, models
@@ -30,6 +30,7 @@ from apps.cli.retrain import run_retrain_command
 from apps.cli.transfer import export, import_, remote
 from apps.cli.tune import tune, tuned_settings
 from apps.settings import settings_schema
+from trainsmart.errors import redact
 from trainsmart.settings import child_environment
 
 
@@ -72,6 +73,12 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     "into the bundle's metrics.json under 'cv'.",
 )
 @click.option(
+    "--ensemble",
+    is_flag=True,
+    help="With --cv K: register the K fold models as one ONNX model that averages their "
+    "probabilities (values for regression) instead of training a final single model.",
+)
+@click.option(
     "--tuned",
     metavar="STUDY",
     default=None,
@@ -91,6 +98,7 @@ def train(
     promote: bool | None,
     quiet: bool,
     folds: int | None,
+    ensemble: bool,
     tuned: str | None,
     compress: bool | None,
 ) -> None:
@@ -106,15 +114,20 @@ def train(
     if tuned is not None:
         settings, tuning = tuned_settings(settings, tuned)
     extra_metrics: dict[str, dict[str, float]] = {}
-    if folds is not None:
-        extra_metrics["cv"] = run_cross_validation(settings, folds, progress=not quiet)
-    outcome = train_and_register(
-        settings,
-        app.registry,
-        progress=not quiet,
-        extra_metrics=extra_metrics or None,
-        tuning=tuning,
-    )
+    if ensemble and folds is None:
+        raise click.UsageError("--ensemble needs --cv K: the ensemble is made of the K fold models")
+    if ensemble and folds is not None:
+        outcome = run_ensemble(settings, folds, app.registry, progress=not quiet, tuning=tuning)
+    else:
+        if folds is not None:
+            extra_metrics["cv"] = run_cross_validation(settings, folds, progress=not quiet)
+        outcome = train_and_register(
+            settings,
+            app.registry,
+            progress=not quiet,
+            extra_metrics=extra_metrics or None,
+            tuning=tuning,
+        )
     bundle = outcome.bundle
     click.echo(f"registered {bundle.name}:{bundle.version} at {bundle.path}")
     metrics = bundle.metrics()
@@ -238,7 +251,18 @@ def show_settings(app: AppContext, schema: bool) -> None:
     settings = app.settings
     source = settings.config_file
     click.echo(f"# settings file: {source or 'none (defaults and environment only)'}")
-    click.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False))
+    click.echo(yaml.safe_dump(_redacted(settings.model_dump(mode="json")), sort_keys=False))
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with the credentials in every string hidden (a ``redis_url`` or
+    ``mlflow_uri`` with ``user:password@``): SecretStr fields are masked by pydantic,
+    plain URL fields are not."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 for _command in (export, import_, remote):

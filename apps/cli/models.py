@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apps.cli.context import AppContext
+from apps.cli.importance import importance_table
 from trainsmart.registry import Candidate
 from trainsmart.state import Job
 
@@ -126,6 +127,7 @@ def show(app: AppContext, name: str, version: str | None) -> None:
         if extra in metrics:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics[extra].items())
             console.print(f"{extra}: {shown}")
+    console.print(importance_table(metrics.get("importance")))
     console.print("lineage:", json.dumps(bundle.lineage().model_dump(), indent=2))
     console.print(f"production history: {registry.history(name)}")
     report = bundle.report_path

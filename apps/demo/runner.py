@@ -1,6 +1,7 @@
 """Run the closed loop end to end and keep a timeline of what happened.
 
-train v1 -> serve -> in-distribution traffic (no drift) -> shifted traffic ->
+train v1 -> serve -> in-distribution traffic (no drift) -> benign shift (drift, the
+estimated accuracy holds: no retrain, apps/demo/benign.py) -> shifted traffic ->
 drift in consecutive windows -> retrain job -> v2 promoted -> service swaps ->
 shifted traffic on v2 -> drift subsides. Artifacts go to one run directory.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
+from apps.demo.artifacts import print_summary, write_artifacts
+from apps.demo.benign import run_benign_phase
 from apps.demo.scenario import SHIFT_DESCRIPTION, build_scenario, write_config
 from apps.demo.traffic import TrafficReplayer
 from apps.launch import (
@@ -126,6 +127,18 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
             dataset_drift=[_drifted(w) for w in wins],
         )
 
+        summary["benign"] = run_benign_phase(
+            scenario,
+            v1,
+            replayer,
+            window,
+            lambda: _windows_of(settings, v1),
+            lambda what, check, timeout_s: _wait(what, check, timeout_s, children),
+            lambda: jobs.last_created(name),
+            timeline.add,
+        )
+        summary["benign"]["v1_test_accuracy"] = _metric(outcome.bundle.metrics())
+        before_shift = len(_windows_of(settings, v1))
         shifted_rows, shifted_labels = scenario.rows(scenario.shifted)
         cursor = 0
 
@@ -139,14 +152,17 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
 
         timeline.add("shift begins", population=SHIFT_DESCRIPTION)
         # exactly the windows the policy needs, so the retrain sees the same rows every run
-        send_shifted(settings.monitoring.consecutive_windows * window)
+        policy = settings.monitoring
+        k = policy.consecutive_windows if policy.trigger == "drift" else policy.estimated_windows
+        send_shifted(k * window)
         job = _wait("a retrain job", lambda: jobs.last_created(name), 90, children)
-        drifted = [w for w in _windows_of(settings, v1) if _drifted(w)]
+        drifted = [w for w in _windows_of(settings, v1)[before_shift:] if _drifted(w)]
         timeline.add(
             "drift detected, retrain job started",
             job=job.id,
             drifted_windows=len(drifted),
             drift_share=_share(drifted[-1]) if drifted else None,
+            reason=job.reason,
         )
         finished = _wait(
             "the retrain job to finish",
@@ -204,8 +220,8 @@ def run_demo(run_dir: Path | None = None, console: Console | None = None) -> dic
         for child in children:
             child.stop()
         timeline.add("service and monitor stopped")
-    _write_artifacts(run_dir, settings, timeline, summary, jobs)
-    _print_summary(console, summary, run_dir)
+    write_artifacts(run_dir, settings, timeline.events, summary, jobs)
+    print_summary(console, summary, run_dir)
     return summary
 
 
@@ -250,48 +266,3 @@ def _scrape(child: Child, path: Path) -> None:
         path.write_text(httpx.get(child.url + "/metrics", timeout=5.0).text)
     except httpx.HTTPError as exc:
         path.write_text(f"# scrape failed: {exc}\n")
-
-
-def _write_artifacts(
-    run_dir: Path, settings: Settings, timeline: Timeline, summary: dict[str, Any], jobs: JobStore
-) -> None:
-    (run_dir / "timeline.json").write_text(json.dumps(timeline.events, indent=2))
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    drift = settings.data_dir / "monitoring"
-    if drift.is_dir():
-        shutil.copytree(drift, run_dir / "drift", dirs_exist_ok=True)
-    for job in jobs.list(settings.model_name):
-        if job.log_path and Path(job.log_path).is_file():
-            shutil.copy(job.log_path, run_dir / f"job-{job.id}.log")
-
-
-def _print_summary(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
-    table = Table(
-        title="accuracy per version",
-        caption="served: rows each version answered; unseen: rows never sent, same for both",
-    )
-    table.add_column("version")
-    table.add_column("served shifted")
-    table.add_column("served in-dist.")
-    table.add_column("unseen shifted")
-    table.add_column("unseen in-dist.")
-    shifted = summary.get("accuracy_on_shifted_traffic", {})
-    usual = summary.get("accuracy_in_distribution", {})
-    same = summary.get("accuracy_on_same_unseen_shifted_rows", {})
-    same_usual = summary.get("accuracy_on_same_unseen_in_distribution_rows", {})
-    for version in sorted({*shifted, *usual, *same}, key=lambda v: int(v[1:])):
-        cells = [
-            shifted.get(version),
-            usual.get(version),
-            same.get(version),
-            same_usual.get(version),
-        ]
-        table.add_row(version, *("-" if c is None else f"{c:.3f}" for c in cells))
-    console.print(table)
-    if "error" in summary:
-        console.print(f"[red]error:[/red] {summary['error']}")
-    console.print(
-        f"failed requests: {summary.get('failed_requests')}  "
-        f"drift subsided after the swap: {summary.get('drift_subsided')}"
-    )
-    console.print(f"artifacts: {run_dir} (summary.json, timeline.json, drift/, job-*.log, logs/)")

@@ -1,6 +1,11 @@
-"""The demo's data: a real covariate shift drawn from the Fair affairs data itself.
+"""The demo's data: two real covariate shifts drawn from the Fair affairs data itself.
 
-Long marriages (``yrs_married >= 16.5``, about a quarter of the rows) are
+First a benign one: young, happy marriages (``yrs_married <= 6`` and ``rate_marriage >=
+4``), a population v1 handles well (its accuracy there is higher than on its test split).
+Ages, years married, children and the marriage rating all move, so the inputs drift,
+but the performance estimated without labels holds and nothing is retrained.
+
+Then the harmful one: long marriages (``yrs_married >= 16.5``, about a quarter of the rows) are
 under-represented in v1's training file (5% of them kept). Traffic first
 replays held-out rows of the rest of the population, then long-marriage rows
 the training file never held: ages, years married and children all move, and
@@ -21,6 +26,9 @@ NUMERIC = ["rate_marriage", "age", "yrs_married", "children", "religious", "educ
 CATEGORICAL = ["occupation", "occupation_husb"]
 TARGET = "had_affair"
 SHIFT_DESCRIPTION = "long marriages (yrs_married >= 16.5), 5% of them in v1's training data"
+BENIGN_DESCRIPTION = "young, happy marriages (yrs_married <= 6, rate_marriage >= 4)"
+BENIGN_ROWS = 500
+"""Held-out benign rows (the demo sends two windows of them)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class Scenario:
     """Held-out rows of the majority population (features + target)."""
     shifted: pd.DataFrame
     """Held-out long-marriage rows (features + target)."""
+    benign: pd.DataFrame
+    """Held-out young, happy marriages (features + target): drift that does not hurt."""
 
     def rows(self, frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
         features = frame[NUMERIC + CATEGORICAL].astype(float).to_dict(orient="records")
@@ -50,7 +60,10 @@ def build_scenario(folder: Path, seed: int = 7, keep_share: float = 0.05) -> Sce
     majority_idx = rng.permutation(np.flatnonzero(~shifted_mask))
     n_keep = int(keep_share * len(shifted_idx))
     n_traffic = 900
-    train_idx = np.concatenate([majority_idx[n_traffic:], shifted_idx[:n_keep]])
+    rest = majority_idx[n_traffic:]
+    young_happy = ((frame["yrs_married"] <= 6) & (frame["rate_marriage"] >= 4)).to_numpy()
+    benign_idx = rest[young_happy[rest]][:BENIGN_ROWS]
+    train_idx = np.concatenate([np.setdiff1d(rest, benign_idx), shifted_idx[:n_keep]])
     folder.mkdir(parents=True, exist_ok=True)
     train_file = folder / "train.csv"
     frame.iloc[np.sort(train_idx)].to_csv(train_file, index=False)
@@ -58,6 +71,7 @@ def build_scenario(folder: Path, seed: int = 7, keep_share: float = 0.05) -> Sce
         train_file=train_file,
         in_distribution=frame.iloc[majority_idx[:n_traffic]].reset_index(drop=True),
         shifted=frame.iloc[shifted_idx[n_keep:]].reset_index(drop=True),
+        benign=frame.iloc[benign_idx].reset_index(drop=True),
     )
 
 
@@ -83,6 +97,10 @@ def write_config(path: Path, scenario: Scenario, data_dir: Path, overrides: dict
             "window_rows": 200,
             "consecutive_windows": 3,
             "cooldown_s": 120.0,
+            # retrain only on drift that hurts: dataset drift AND an estimated accuracy
+            # (CBPE, no labels) below v1's test accuracy - 0.02, in 3 windows in a row
+            "trigger": "both",
+            "estimated_windows": 3,
         },
     }
     for section, values in overrides.items():

@@ -55,6 +55,9 @@ class DriftResult:
     prediction: FeatureDrift | None = None
     """Drift of the predicted classes (or values) against the reference's predictions."""
     quality: dict[str, FeatureQuality] = field(default_factory=dict)
+    weighted_drift_share: float | None = None
+    """Importance of the drifted features over that of all compared ones
+    (``monitoring/drift/importance.py``); None when the version's bundle has no importance."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,5 +1,5 @@
-"""Everything one window is checked for: data drift (the fast path), data quality,
-prediction drift, and the full Evidently report when it drifts.
+"""Everything one window is checked for: data drift (the fast path), its importance-weighted
+share, data quality, prediction drift, and the full Evidently report when it drifts.
 
 Example::
 
@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from monitoring.drift.frames import contract_frame
+from monitoring.drift.importance import FeatureImportance
 from monitoring.drift.prediction import PredictionReference
 from monitoring.drift.quality import data_quality
 from monitoring.drift.results import DriftResult
@@ -52,6 +53,7 @@ class WindowCheck:
                 exc,
             )
             self.predictions = None
+        self.importance = _importance(bundle)
 
     def run(self, version: str, window: int, rows: list[Any]) -> DriftResult:
         frame = contract_frame(self.contract, [r.features for r in rows])
@@ -62,7 +64,12 @@ class WindowCheck:
             else self.predictions.compare([r.prediction for r in rows], self.detector.options)
         )
         result = dataclasses.replace(
-            result, quality=data_quality(self.contract, frame), prediction=prediction
+            result,
+            quality=data_quality(self.contract, frame),
+            prediction=prediction,
+            weighted_drift_share=(
+                None if self.importance is None else self.importance.weighted_share(result.features)
+            ),
         )
         if result.dataset_drift or self.config.report_every_window:
             self._report(version, window, frame, result)
@@ -85,3 +92,20 @@ class WindowCheck:
                 fast.dataset_drift,
             )
         log.info("window %d of %s: Evidently report at %s", window, version, path)
+
+
+def _importance(bundle: Bundle) -> FeatureImportance | None:
+    """The version's feature importance, or None (logged once per version)."""
+    try:
+        importance = FeatureImportance.from_metrics(bundle.metrics())
+    except Exception as exc:  # an unreadable metrics.json must not stop data drift
+        log.warning("%s:%s: metrics.json unreadable (%s)", bundle.name, bundle.version, exc)
+        importance = None
+    if importance is None:
+        log.info(
+            "%s:%s: no feature importance in metrics.json (a version trained before it, or "
+            "an image model): the importance-weighted drift share is not exported",
+            bundle.name,
+            bundle.version,
+        )
+    return importance

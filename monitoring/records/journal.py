@@ -52,6 +52,10 @@ class WindowResult:
     retrain: str | None = None
     """When the window met the drift rule: why a job was queued, or why not (cooldown,
     a job in flight, "waiting for labels", retrain_enabled off)."""
+    estimate: dict[str, Any] | None = None
+    """The performance estimated without labels (monitoring/estimate/window.py), if any."""
+    decision: str | None = None
+    """Why this window did or did not count towards a retrain (monitoring/retrain/harm.py)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,8 @@ class WindowResult:
             "result": self.drift.to_dict(),
             "job_id": self.job_id,
             "retrain": self.retrain,
+            "estimate": self.estimate,
+            "decision": self.decision,
         }
 
 

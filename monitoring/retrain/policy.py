@@ -36,6 +36,8 @@ class RetrainPolicy:
         self.version: str | None = None
         self.streak = 0
         self.last_window_at: float | None = None
+        self.reason: str | None = None
+        """Set by monitoring/retrain/harm.py when estimated harm fired: the job's reason."""
 
     def reset(self, version: str | None = None) -> None:
         """Forget the streak (a new production version starts from zero)."""
@@ -79,7 +81,9 @@ class RetrainPolicy:
         return True, self.describe()
 
     def describe(self) -> str:
-        """Why the drift rule fired: the streak of drifted windows."""
+        """Why the rule fired: the streak of drifted windows (or the harm rule's reason)."""
+        if self.reason is not None:
+            return self.reason
         return (
             f"dataset drift in {self.streak} consecutive windows of {self.version} "
             f"(policy: {self.consecutive_windows})"

@@ -98,6 +98,14 @@ def test_the_board_has_the_panels_of_issue_f(board: dict[str, Any]) -> None:
         "trainsmart_live_metric",
         "trainsmart_last_promotion_timestamp_seconds",
         "trainsmart_rollbacks_total",
+        # issue K: drift weighted by importance and estimated performance
+        "trainsmart_feature_drift_severity",
+        "trainsmart_feature_drifted",
+        "trainsmart_weighted_drift_share",
+        "trainsmart_estimated_metric",
+        "trainsmart_estimated_metric_lower",
+        "trainsmart_estimated_metric_upper",
+        "trainsmart_estimated_metric_threshold",
     }
     assert required <= queried, f"not on the board: {required - queried}"
     assert any(p["type"] == "alertlist" for p in board["panels"])
@@ -137,3 +145,14 @@ def test_queries_use_exported_metrics_and_their_labels(board: dict[str, Any]) ->
         allowed = SCRAPE_LABELS.union(*(catalogue[m] for m in metrics))
         used = labels_in(q.expr) | template_labels(q.legend)
         assert used <= allowed, f"{q.where}: labels {used - allowed} not on {metrics}"
+
+
+def test_no_panel_sorts_or_plots_raw_drift_scores(board: dict[str, Any]) -> None:
+    """Raw scores mix p-values (lower: drift) with distances (higher: drift): panels rank
+    features by the oriented severity or the 0/1 drifted gauge instead (issue K)."""
+    for p in panels(board):
+        for t in p.get("targets", []):
+            assert "trainsmart_feature_drift_score" not in t["expr"], p["title"]
+    (ranked,) = [p for p in panels(board) if p["title"] == "Most drifted features (last window)"]
+    assert "trainsmart_feature_drift_severity" in ranked["targets"][0]["expr"]
+    assert ranked["options"]["sortBy"] == [{"displayName": "severity", "desc": True}]

@@ -6,13 +6,17 @@ test takes seconds, not minutes).
 In-distribution traffic, then drifted traffic: the drift alert goes pending, then
 firing; Alertmanager delivers it to the monitor's webhook with the token; exactly one
 retrain job starts; and every query of every dashboard panel returns a series from
-that Prometheus (read out of the dashboard JSON, so a renamed metric breaks this).
+that Prometheus (read out of the dashboard JSON, so a renamed metric breaks this),
+including the importance-weighted drift share, the per-feature drifted flags and the
+estimated metric with its band beside the realized one (the bundles carry importance, a
+test metric and a calibration); and the monitor's /metrics passes `promtool check metrics`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -34,6 +38,7 @@ from tests.grafana.test_stack import stack
 from tests.monitoring.conftest import FEATURES, make_contract
 from tests.services import require_binary
 from trainsmart.registry import Lineage, Registry
+from trainsmart.registry.bundle import CALIBRATION_FILE
 from trainsmart.state import JobStore
 
 pytestmark = pytest.mark.server
@@ -55,7 +60,18 @@ def _register(registry: Registry, staging: Path, reference: pd.DataFrame, promot
     weights = np.array([-0.6, 0.0, 0.12, 0.0, -0.3, 0.0, 0.0, 0.0])
     logistic_onnx(staging / "model.onnx", weights, bias=2.0 if promote else 2.5)
     (staging / "contract.json").write_text(make_contract().model_dump_json())
-    (staging / "metrics.json").write_text("{}")
+    # permutation importance (the weighted drift share) and a test metric plus a calibration
+    # (the label-free estimate and its harm threshold): the issue K panels get series
+    importance = {
+        name: {"mean": float(abs(w)), "std": 0.0} for name, w in zip(FEATURES, weights, strict=True)
+    }
+    metrics = {
+        "serving": {"accuracy": 0.75},
+        "importance": {"method": "permutation", "features": importance},
+    }
+    (staging / "metrics.json").write_text(json.dumps(metrics))
+    calibration = {"method": "none", "classes": ["0", "1"], "temperature": 1.0}
+    (staging / CALIBRATION_FILE).write_text(json.dumps(calibration))
     reference.to_parquet(staging / "reference.parquet")
     bundle = registry.register("fair", staging, Lineage(dataset_fingerprint="live"))
     if promote:
@@ -189,6 +205,8 @@ def test_drift_fires_reaches_the_webhook_starts_one_retrain_and_fills_every_pane
                 "result"
             ]
         ]
+        with urllib.request.urlopen(f"{monitor.url}/metrics", timeout=10) as answer:
+            scrape = answer.read()
     finally:
         stack.stop(servers)
         monitor.stop()
@@ -199,6 +217,16 @@ def test_drift_fires_reaches_the_webhook_starts_one_retrain_and_fills_every_pane
     assert started[0].trigger == "webhook", started[0]
     assert "TrainsmartDatasetDrift" in started[0].reason
     assert empty == [], f"panels with no series: {empty}"
+    # the monitor's real exposition, issue K gauges filled, passes Prometheus's own lint
+    for family in ("trainsmart_weighted_drift_share", "trainsmart_feature_drifted"):
+        assert f"\n{family}{{".encode() in scrape, family
+    lint = subprocess.run(
+        [require_binary("promtool", apt_package="prometheus"), "check", "metrics"],
+        input=scrape,
+        capture_output=True,
+        timeout=60,
+    )
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
 
 

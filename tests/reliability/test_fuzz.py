@@ -28,6 +28,7 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
@@ -71,6 +72,7 @@ CREDENTIALS = [
 OPERATIONS = [
     "POST /predict",
     "POST /feedback",
+    "POST /explain",
     "GET /v2",
     "GET /v2/health/live",
     "GET /v2/health/ready",
@@ -86,8 +88,13 @@ OPERATIONS = [
     "PUT /admin/shadow",
     "GET /admin/status",
 ]
-NEEDS_KEY = {"POST /predict", "POST /feedback", *(op for op in OPERATIONS if op.endswith("/infer"))}
-PREDICTING = {op for op in NEEDS_KEY if op != "POST /feedback"}
+NEEDS_KEY = {
+    "POST /predict",
+    "POST /feedback",
+    "POST /explain",
+    *(op for op in OPERATIONS if op.endswith("/infer")),
+}
+PREDICTING = {op for op in NEEDS_KEY if op not in ("POST /feedback", "POST /explain")}
 
 
 def fuzz_examples() -> int:
@@ -140,6 +147,7 @@ def contract_bodies(versions: Versions, request_id: str) -> dict[str, st.SearchS
     candidate = st.fixed_dictionaries({"version": version, "shadow": st.booleans()})
     return {
         "POST /predict": predict,
+        "POST /explain": predict,  # the same body; not logged (serving/explain.py)
         "POST /feedback": st.fixed_dictionaries(
             {"request_id": st.just(request_id), "label": st.sampled_from(["0", "1", 0, 1])}
         ),
@@ -155,6 +163,7 @@ def sample_body(operation: str, versions: Versions, request_id: str) -> Any:
     infer = {"inputs": [matrix_input([fair_row()])]}
     return {
         "POST /predict": {"instances": [fair_row()]},
+        "POST /explain": {"instances": [fair_row()]},
         "POST /feedback": {"request_id": request_id, "label": "1"},
         "POST /v2/models/{name}/infer": infer,
         "POST /v2/models/{name}/versions/{version}/infer": infer,
@@ -193,6 +202,12 @@ def test_every_answer_conforms_to_the_document(
 ) -> None:
     app: Any = create_api(lambda: predictor)  # an ASGI app (schemathesis types it narrowly)
     client = ASGIClient(app)
+    if operation == "POST /explain":  # the first builds the explainer: shap, numba (seconds)
+        quick = predictor.settings
+        predictor.settings = quick.model_copy(update={"explain_timeout_s": 300.0})
+        warm = {"instances": [fair_row()]}
+        TestClient(app).post("/explain", json=warm, headers=right_credential(operation))
+        predictor.settings = quick
     method, path = operation.split(" ", 1)
     target = schema[path][method]
     request_id = predictor.predict({"instances": [fair_row()]})["request_id"]

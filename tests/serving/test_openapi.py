@@ -25,6 +25,7 @@ def test_every_post_and_put_route_documents_its_body_answer_and_errors(client: T
     expected = {
         "/predict",
         "/feedback",
+        "/explain",
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
         "/admin/reload",

@@ -6,6 +6,7 @@
                                   --> int8_static_{minmax,entropy,percentile} (QDQ)
                                   --> fp16 (GPU only)
     torch model --prune--> fine-tune --export--> pruned_fp32 --> pruned_int8_..., pruned_fp16
+    torch model --distil a student--> distilled --> distilled_int8 (when distill.enabled)
 
 Every variant file is written under ``workdir``; the caller copies the chosen one (and
 fp32, the reference) into the bundle. A variant that fails to build or run becomes a
@@ -33,10 +34,12 @@ import numpy as np
 
 from training.compress import quantize
 from training.compress.counting import Cost, count_cost
+from training.compress.distill import distilled_variants
 from training.compress.errors import CompressionError
 from training.compress.measure import measure_variants, on_gpu, target_providers
 from training.compress.prune import Pruned, prune_network
 from training.compress.select import REFERENCE, Choice, VariantRow, choose, table_json
+from training.compress.student import Distilled
 from training.frameworks import get_framework
 from training.frameworks.pytorch.export import export_onnx
 from training.frameworks.pytorch.trainer import fine_tune
@@ -128,6 +131,18 @@ def compress(
                 f"structured pruning knows PyTorch networks, not {trained.framework}"
             )
 
+    distilled: Distilled | None = None
+    if cfg.enabled and cfg.distill.enabled:
+        if torch_model:
+            calibration = calibration_rows(trained, cfg.calibration_rows, seed)
+            distilled, distilled_rows = distilled_variants(
+                trained, settings, workdir, parity_rows, calibration
+            )
+            built += distilled_rows
+        else:
+            skipped["distillation"] = (
+                f"distillation trains PyTorch students, not {trained.framework}"
+            )
     paths = {row.name: path for row, path in built if path is not None}
     rows = [row for row, _ in built]
     test = trained.splits.test
@@ -158,6 +173,8 @@ def compress(
             "finetune_epochs": cfg.prune_finetune_epochs,
             "widths": {k: {"before": b, "after": a} for k, (b, a) in pruned.widths.items()},
         }
+    if distilled is not None:
+        selection["distillation"] = distilled.summary(cfg.distill)
     return Compression(rows, paths, choice, providers, selection, pruned)
 
 

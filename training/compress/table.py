@@ -57,6 +57,9 @@ def variants_markdown(section: Mapping[str, Any] | None) -> list[str]:
             f"ranking), then {pruning.get('finetune_epochs')} epochs of fine-tuning: {widths}.",
             "",
         ]
+    distillation = selection.get("distillation")
+    if distillation:
+        lines += [_distillation_line(distillation), ""]
     for name, why in selection.get("skipped", {}).items():
         lines += [f"Not built: {name} ({why}).", ""]
     lines += [
@@ -73,6 +76,18 @@ def variants_markdown(section: Mapping[str, Any] | None) -> list[str]:
         "Conv layers, per row.",
     ]
     return lines
+
+
+def _distillation_line(info: Mapping[str, Any]) -> str:
+    widths = "; ".join(
+        f"{k} {v['before']} -> {v['after']}" for k, v in info.get("widths", {}).items()
+    )
+    return (
+        f"Distillation: a student of {widths}, trained on the teacher's outputs at "
+        f"temperature {info.get('temperature')} (weight {info.get('alpha')}) and the labels, "
+        f"{info.get('epochs_run')} of at most {info.get('epochs')} epochs (best "
+        f"{info.get('best_epoch')})."
+    )
 
 
 def _cells(row: Mapping[str, Any], reference: Mapping[str, Any] | None, metric: str) -> list[str]:

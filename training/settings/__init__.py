@@ -8,6 +8,7 @@
       retrain:          RetrainSettings      (retrain.py)
       tuning:           TuningSettings       (tuning.py)
       compression:      CompressionSettings  (compression.py)
+      tracking:         TrackingSettings     (tracking.py)
 
     TrainingScope       the shared keys + data + training + trigger_rows (scope.py)
 
@@ -20,6 +21,7 @@ from training.settings.data import DataSettings, FeatureConfig
 from training.settings.model import TrainingSettings
 from training.settings.retrain import RetrainSettings
 from training.settings.scope import TrainingScope
+from training.settings.tracking import TrackingSettings
 from training.settings.tuning import TUNABLE_EXTRA, ParamSpec, TuningSettings
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "FeatureConfig",
     "ParamSpec",
     "RetrainSettings",
+    "TrackingSettings",
     "TrainingScope",
     "TrainingSettings",
     "TuningSettings",

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from training.settings.distill import DistillSettings
 from training.settings.fields import PosInt
 from trainsmart.settings import Section
 
@@ -72,3 +73,5 @@ class CompressionSettings(Section):
     onnxruntime-gpu sees a GPU, else the CPU; 'cuda' fails when no GPU can be used."""
     latency_repeats: PosInt = 100
     """Timed runs per variant and batch size (after a warm-up); the median is kept."""
+    distill: DistillSettings = Field(default_factory=DistillSettings)
+    """Knowledge distillation into a smaller student (off by default); see DistillSettings."""

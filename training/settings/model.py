@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from training.settings.compression import CompressionSettings
 from training.settings.fields import Fraction, PosInt
 from training.settings.retrain import RetrainSettings
+from training.settings.tracking import TrackingSettings
 from training.settings.tuning import TUNABLE_EXTRA, TuningSettings
 from trainsmart.settings import Section
 
@@ -53,6 +54,11 @@ class TrainingSettings(Section):
     """Older name of compression.max_metric_drop (setting either sets both)."""
     parity_tolerance: Annotated[float, Field(gt=0.0)] = 1e-4
     """Max abs difference of probabilities allowed between the framework's model and ONNX."""
+    calibration: Literal["auto", "isotonic", "temperature", "none"] = "auto"
+    """Calibration of the served classifier's probabilities, fitted on the validation split
+    and stored in the bundle (calibration.json); the monitor's label-free performance
+    estimate uses it. 'auto': isotonic, temperature or none, whichever has the lowest
+    cross-fitted validation log-loss (training/calibration.py). Regression: unused."""
     lr_schedule: Literal["none", "step", "cosine", "plateau"] = "none"
     """Learning-rate schedule, stepped once per epoch: 'step' multiplies the rate by
     lr_gamma every lr_step_size epochs; 'cosine' anneals it towards 0 over max_epochs;
@@ -69,20 +75,36 @@ class TrainingSettings(Section):
     """Factor applied to the learning rate at each 'plateau' reduction."""
     grad_clip_norm: Annotated[float, Field(gt=0.0)] | None = None
     """Clip the total gradient norm of each batch to this value (None: no clipping)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where PyTorch trains (the fit, fine-tuning after pruning, distillation): 'auto'
+    takes CUDA when torch sees a GPU, else the CPU; 'cuda' fails without one. The CPU
+    path is unchanged (same weights for the same seed); on CUDA the seed fixes the
+    initialisation and the shuffling, but CUDA kernels may differ in the last bits.
+    Models are moved back to the CPU before export. Keras places its ops itself."""
     oversample_minority: bool = False
     """Randomly repeat rows of the smaller classes (seeded) until every class has as many
     training rows as the largest; only the training split is resampled, validation and test
     rows are left as they are."""
+    importance_repeats: Annotated[int, Field(ge=0)] = 5
+    """Permutation importance of every registered version (metrics.json "importance", the
+    report, `trainsmart models show`; training/importance.py): times each feature is
+    shuffled on the test split, seeded by data.seed; the std over them is the spread.
+    0: not computed."""
+    importance_rows: PosInt = 2000
+    """Most test rows the permutation importance scores (drawn with data.seed)."""
     retrain: RetrainSettings = RetrainSettings()
     tuning: TuningSettings = Field(default_factory=TuningSettings)
     """Hyperparameter search (`trainsmart tune`); see TuningSettings."""
     compression: CompressionSettings = Field(default_factory=CompressionSettings)
     """Compressed variants and the choice of the served one; see CompressionSettings."""
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    """Experiment tracking in MLflow and TensorBoard (off by default); see TrackingSettings."""
 
     @model_validator(mode="after")
     def _tunable_names(self) -> TrainingSettings:
         allowed = sorted(
-            {*type(self).model_fields, *TUNABLE_EXTRA} - {"retrain", "tuning", "compression"}
+            {*type(self).model_fields, *TUNABLE_EXTRA}
+            - {"retrain", "tuning", "compression", "tracking"}
         )
         unknown = sorted(set(self.tuning.search_space) - set(allowed))
         if unknown:

@@ -1,3 +1,4 @@
+# over 300 lines: one study from open to summary, with its per-trial console lines
 """Hyperparameter search with Optuna, stored in SQLite so that a study resumes.
 
 Example::
@@ -29,6 +30,7 @@ from rich.console import Console
 from training.data import Dataset, load_dataset
 from training.frameworks import EpochLog
 from training.settings import TrainingScope
+from training.tracking import tuning_run
 from training.train import train_model
 from training.tuning.space import (
     apply_params,
@@ -168,13 +170,14 @@ def tune(
         out = _Lines(progress, console, settings.training.tuning.metric, budget)
         out.start(name, path, stored)
         if budget > 0:
-            study.optimize(
-                _objective(settings, dataset),
-                n_trials=budget,
-                timeout=settings.training.tuning.timeout_s,
-                catch=(TrainingError,),
-                callbacks=[out.trial],
-            )
+            with tuning_run(settings, name) as run:  # training.tracking: a nested run per trial
+                study.optimize(
+                    _objective(settings, dataset),
+                    n_trials=budget,
+                    timeout=settings.training.tuning.timeout_s,
+                    catch=(TrainingError,),
+                    callbacks=[out.trial, run.trial],
+                )
     finally:
         optuna.logging.set_verbosity(verbosity)
     return _result(study, path)

@@ -8,6 +8,8 @@ A bundle is a folder in the BentoML model store::
     metrics.json      test metrics per variant
     reference.parquet bounded sample of training inputs (the drift reference)
     lineage.json      dataset fingerprint, parent version, hyperparameters, code version
+    calibration.json  classifiers: probability calibration fitted on the validation split
+                      (optional: older bundles lack it; registry/calibration.py)
     report/report.md  the version's report, with curves.png and confusion.png beside it
     checksums.json    sha256 of every file above, verified at load
 """
@@ -34,6 +36,8 @@ REFERENCE_FILE = "reference.parquet"
 LINEAGE_FILE = "lineage.json"
 CHECKSUMS_FILE = "checksums.json"
 REPORT_MARKDOWN = "report/report.md"
+CALIBRATION_FILE = "calibration.json"
+"""Optional (not in REQUIRED_FILES): checksummed, copied and exported like every file."""
 REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, METRICS_FILE, REFERENCE_FILE, LINEAGE_FILE)
 
 
@@ -59,6 +63,13 @@ class Lineage(BaseModel):
     tuning: dict[str, Any] = {}
     """The tuning study the hyperparameters came from (empty when not tuned): study,
     metric, best_value, best_params, n_trials, n_complete, n_pruned."""
+    ensemble: dict[str, Any] = {}
+    """A k-fold ensemble (``trainsmart train --cv K --ensemble``; empty for one model):
+    folds, combine (mean of probabilities or values), fold_best_epochs, fold_metrics."""
+    tracking: dict[str, str] = {}
+    """The experiment-tracking run that trained it (empty when untracked, and in versions
+    registered before tracking): mlflow_run_id, mlflow_experiment_id, mlflow_uri (password
+    hidden), tensorboard_run (the run's event folder); see training.tracking."""
 
 
 def sha256_file(path: Path) -> str:

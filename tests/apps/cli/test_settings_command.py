@@ -49,6 +49,21 @@ def test_settings_prints_the_effective_settings_with_secrets_masked(
     assert "very-secret" not in result.stdout
 
 
+def test_settings_hides_the_password_of_a_plain_url_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trainsmart.yaml").write_text(
+        "serving: {cache_backend: redis, redis_url: 'redis://app:hunter2@cache:6379/0'}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["settings"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)
+    assert shown["serving"]["redis_url"] == "redis://app:***@cache:6379/0"
+    assert "hunter2" not in result.stdout
+
+
 def test_schema_describes_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "trainsmart.yaml").write_text("modle_name: x\n", encoding="utf-8")

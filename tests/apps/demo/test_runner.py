@@ -1,5 +1,6 @@
 """The demo, as `make demo` runs it: `trainsmart demo` end to end with real processes
-(training v1, `bentoml serve`, `trainsmart monitor`, a retrain job), about 75 s on 2 cores."""
+(training v1, `bentoml serve`, `trainsmart monitor`, a benign drift that retrains nothing,
+a harmful one that retrains), about 85 s on 2 cores."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,12 +47,29 @@ def test_the_demo_closes_the_loop_with_no_failed_request(tmp_path: Path) -> None
         assert Registry(settings.paths.model_store, db).production(settings.model_name) == v2
     finally:
         db.close()
-    events = [event["event"] for event in json.loads((run_dir / "timeline.json").read_text())]
+    timeline = json.loads((run_dir / "timeline.json").read_text())
+    events = [event["event"] for event in timeline]
     assert "drift detected, retrain job started" in events
     assert f"service swapped to {v2} without restart" in events
     journal = run_dir / "drift" / f"{settings.model_name}.drift.jsonl"
     windows = [json.loads(line) for line in journal.read_text().splitlines()]
     drifted_v1 = [w for w in windows if w["version"] == v1 and w["result"]["dataset_drift"]]
     assert drifted_v1 and drifted_v1[-1]["job_id"] == job.id
+    check_benign_phase(summary, timeline, job)
     on_v2 = [w["result"]["dataset_drift"] for w in windows if w["version"] == v2]
     assert len(on_v2) >= 2 and not any(on_v2)
+
+
+def check_benign_phase(summary: dict[str, Any], timeline: list[dict[str, Any]], job: Any) -> None:
+    """Before the harmful shift: the inputs drifted, the estimate held, nothing retrained,
+    and the timeline says why; the harmful shift's job says it was estimated harm."""
+    benign = summary["benign"]
+    assert any(benign["dataset_drift"]) and benign["retrain_job"] is None
+    assert benign["served_accuracy"] > benign["v1_test_accuracy"] - 0.01  # truly benign
+    [event] = [e for e in timeline if e["event"] == "inputs drifted, no retrain"]
+    assert event["reason"].startswith("no retrain: inputs drifted in")
+    assert "estimated accuracy" in event["reason"] and "holds above" in event["reason"]
+    assert event["reason"] == benign["decision"]
+    assert job.reason.startswith("drift and estimated harm in 3 consecutive windows of v1")
+    [started] = [e for e in timeline if e["event"] == "drift detected, retrain job started"]
+    assert started["reason"] == job.reason

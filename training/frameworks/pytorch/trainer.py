@@ -14,8 +14,7 @@ restored afterwards).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,23 +23,12 @@ from torch import nn
 from training.frameworks import fitting
 from training.frameworks.base import EpochLog, FitResult
 from training.frameworks.fitting import ProgressBar, check_rows, oversample, target_scale
+from training.frameworks.pytorch.device import deterministic, resolve_device, to_cpu
 from training.frameworks.pytorch.models import Network, build_network
 from training.preprocess import Preprocessor
 from training.settings import TrainingSettings
 from trainsmart.errors import TrainingError
 from trainsmart.registry.contract import InputContract
-
-
-@contextmanager
-def deterministic(seed: int) -> Iterator[None]:
-    """Seed torch and switch deterministic algorithms on, restoring the old mode after."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -106,7 +94,7 @@ def fit(
     """
     check_rows(x_train, x_val)
     regression = contract.task == "regression"
-    with deterministic(settings.seed):
+    with deterministic(settings.seed, resolve_device(settings.device)):
         if settings.oversample_minority and not regression:
             x_train, y_train = oversample(x_train, y_train, settings.seed)
         if regression:
@@ -143,7 +131,7 @@ def fine_tune(
     if epochs < 1:
         raise TrainingError(f"fine-tuning needs at least 1 epoch, got {epochs}")
     short = settings.model_copy(update={"max_epochs": epochs, "patience": epochs})
-    with deterministic(settings.seed):
+    with deterministic(settings.seed, resolve_device(settings.device)):
         if short.oversample_minority and not model.regression:
             x_train, y_train = oversample(x_train, y_train, settings.seed)
         n_classes = _n_outputs(model)
@@ -169,7 +157,30 @@ def _train(
     progress: bool,
     on_epoch: Callable[[EpochLog], None] | None,
 ) -> FitResult[Network]:
-    """The epoch loop of :func:`fit` and :func:`fine_tune` (inside :func:`deterministic`)."""
+    """The epoch loop of :func:`fit` and :func:`fine_tune` (inside :func:`deterministic`),
+    on ``settings.device``; the model is back on the CPU when it returns."""
+    device = resolve_device(settings.device)
+    model.to(device)
+    try:
+        return _epochs(
+            model, x_train, y_train, x_val, y_val, settings, n_classes, progress, on_epoch
+        )
+    finally:
+        to_cpu(model)
+
+
+def _epochs(
+    model: Network,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainingSettings,
+    n_classes: int,
+    progress: bool,
+    on_epoch: Callable[[EpochLog], None] | None,
+) -> FitResult[Network]:
+    device = next(model.parameters()).device
     regression = model.regression
     train_loss_fn: nn.Module
     val_loss_fn: nn.Module
@@ -180,7 +191,7 @@ def _train(
         yv = torch.from_numpy(np.asarray(y_val, dtype=np.float32)).reshape(-1, 1)
         yt, yv = (yt - mean) / std, (yv - mean) / std
     else:
-        weight = class_weights(y_train, n_classes) if settings.class_weights else None
+        weight = class_weights(y_train, n_classes).to(device) if settings.class_weights else None
         train_loss_fn = nn.CrossEntropyLoss(weight=weight)
         val_loss_fn = nn.CrossEntropyLoss(weight=weight)
         yt, yv = torch.from_numpy(y_train).long(), torch.from_numpy(y_val).long()
@@ -190,6 +201,7 @@ def _train(
     scheduler = lr_scheduler(optimizer, settings)
     generator = torch.Generator().manual_seed(settings.seed)
     xt, xv = torch.from_numpy(x_train).float(), torch.from_numpy(x_val).float()
+    xt, xv, yt, yv = xt.to(device), xv.to(device), yt.to(device), yv.to(device)
 
     best_state = copy.deepcopy(model.state_dict())
     best: FitResult[Network] = FitResult(
@@ -205,7 +217,7 @@ def _train(
         for epoch in range(1, settings.max_epochs + 1):
             model.train()
             lr = float(optimizer.param_groups[0]["lr"])
-            order = torch.randperm(len(xt), generator=generator)
+            order = torch.randperm(len(xt), generator=generator).to(device)
             total, seen = 0.0, 0
             for start in range(0, len(order), settings.batch_size):
                 batch = order[start : start + settings.batch_size]
