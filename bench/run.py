@@ -150,6 +150,13 @@ def main() -> None:
             ],
         ),
     ]
+    later = [  # measured first (no server is running yet), written last
+        harm_section(),
+        explain_section(config),
+        distill_section(workdir / "distill"),
+        ensemble_section(workdir / "ensemble"),
+        gpu_train_section(workdir / "gpu_train"),
+    ]
     frame = fair.trained.dataset.frame.sample(frac=1.0, random_state=0)
     records = frame.astype(float).to_dict(orient="records")
     bodies: list[object] = [{"instances": [row]} for row in records[:2000]]
@@ -185,11 +192,7 @@ def main() -> None:
         service.stop()
     sections += [speed_section(), validity_section(), during]
     sections.append(compression_section(workdir / "compression"))
-    sections.append(harm_section())
-    sections.append(explain_section(config))
-    sections.append(distill_section(workdir / "distill"))
-    sections.append(ensemble_section(workdir / "ensemble"))
-    sections.append(gpu_train_section(workdir / "gpu_train"))
+    sections += later
     print(write_report(args.out, sections))
     print(f"written to {args.out}")
 

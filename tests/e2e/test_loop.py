@@ -51,6 +51,7 @@ def test_closed_loop_on_real_processes(tmp_path: Path) -> None:
             "monitoring": {
                 "interval_s": 1.0,
                 "window_rows": 100,
+                "trigger": "drift",  # the demo's config says both; this loop tests drift
                 "consecutive_windows": 1,
                 "cooldown_s": 0.0,
             },
