@@ -49,6 +49,7 @@ from training.frameworks.pytorch.models import Network
 from training.pipeline import TrainOutcome, register_staged
 from training.settings import TrainingScope
 from training.staging import stage_model
+from training.tracking import training_run
 from training.train import TrainedModel, dataset_contract
 from trainsmart.errors import TrainingError
 from trainsmart.registry.contract import InputContract
@@ -187,19 +188,27 @@ def register_ensemble(
 ) -> TrainOutcome:
     """Build (or take ``result`` of :func:`build_ensemble`), stage and register the
     ensemble of ``k`` folds as a new version (not promoted)."""
-    cv, trained = result or build_ensemble(settings, k, dataset=dataset, progress=progress)
-    scope = stage_settings(settings)
-    regression = trained.contract.task == "regression"
-    metrics = {
-        "cv": cv.to_metrics(),
-        SECTION: {
-            "folds": float(cv.k),
-            **{f"fold_{f.number}_best_epoch": float(f.best_epoch) for f in cv.folds},
-        },
-    }
-    with tempfile.TemporaryDirectory(prefix="trainsmart-ensemble-") as tmp:
+    run = training_run(settings, tuning=tuning)  # one tracked run, like train_and_register
+    with run, tempfile.TemporaryDirectory(prefix="trainsmart-ensemble-") as tmp:
+        cv, trained = result or build_ensemble(settings, k, dataset=dataset, progress=progress)
+        scope = stage_settings(settings)
+        regression = trained.contract.task == "regression"
+        metrics = {
+            "cv": cv.to_metrics(),
+            SECTION: {
+                "folds": float(cv.k),
+                **{f"fold_{f.number}_best_epoch": float(f.best_epoch) for f in cv.folds},
+            },
+        }
         staged = stage_model(scope, trained, Path(tmp), extra_metrics=metrics)
+        run.staged(staged)
         bundle = register_staged(
-            scope, registry, staged, tuning=tuning, ensemble=ensemble_section(cv, regression)
+            scope,
+            registry,
+            staged,
+            tuning=tuning,
+            ensemble=ensemble_section(cv, regression),
+            tracking=run.link(),
         )
+        run.registered(bundle)
     return TrainOutcome(bundle, staged.metrics, trained.model, trained, staged.serving_variant)

@@ -160,3 +160,23 @@ def test_a_training_that_fails_leaves_a_failed_run_saying_why(
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags["trainsmart.error"].startswith("TrainingError: training.architecture")
+
+
+def test_an_ensemble_is_one_run_linked_to_its_version(
+    mlflow_server: MlflowServer, tmp_path: Path, small_fair: Dataset
+) -> None:
+    from training.ensemble import register_ensemble  # lazy: only this test builds folds
+
+    settings = tracked_settings(
+        tmp_path / "data", mlflow_uri=mlflow_server.uri, experiment="ensemble"
+    )
+    env = open_env(settings)
+    outcome = register_ensemble(env.scope, env.registry, 2, dataset=small_fair)
+    env.db.close()
+    client = MlflowClient(mlflow_server.uri)
+    experiment = client.get_experiment_by_name("ensemble")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert outcome.bundle.lineage().tracking["mlflow_run_id"] == run.info.run_id
+    assert run.data.tags[VERSION_TAG] == outcome.bundle.version
+    assert outcome.bundle.lineage().ensemble["folds"] == 2
